@@ -1,0 +1,68 @@
+//! One small error type per verb of the engine's API.
+
+use thiserror::Error;
+
+use crate::config::ConfigError;
+use crate::types::{Index, NodeId};
+
+/// Why [`crate::Raft::propose`] refused a proposal. Nothing was appended.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ProposeError {
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader { leader_hint: Option<NodeId> },
+    #[error("entry of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
+    EntryTooLarge { size_bytes: usize, limit_bytes: usize },
+    #[error("{uncommitted_bytes} bytes are waiting to commit, the limit is {limit_bytes}: retry later")]
+    UncommittedLimitReached { uncommitted_bytes: usize, limit_bytes: usize },
+}
+
+/// Why [`crate::Raft::step`] dropped a message. The engine's state is unchanged; the driver
+/// should log it, since a correct peer never sends such a message.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum StepError {
+    #[error("message addressed to node {to} reached node {me}")]
+    WrongRecipient { to: NodeId, me: NodeId },
+    #[error("message claims to come from this node ({from}) or from no node")]
+    ImpossibleSender { from: NodeId },
+    #[error("malformed message from node {from}: {reason}")]
+    Malformed { from: NodeId, reason: &'static str },
+    #[error("node {from} sent entries that conflict with committed entry {index}")]
+    ConflictsWithCommitted { from: NodeId, index: Index },
+}
+
+/// Why [`crate::Raft::campaign`] did not start an election.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum CampaignError {
+    #[error("already the leader")]
+    AlreadyLeader,
+    #[error("this node is not a voter")]
+    NotAVoter,
+}
+
+/// Why [`crate::Raft::on_applied`] refused an acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ApplyError {
+    #[error("index {index} was reported applied, but only entries up to {handed_out} were handed out")]
+    NotHandedOut { index: Index, handed_out: Index },
+}
+
+/// Why a node could not start from its persisted state.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum InitError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("node id 0 is reserved")]
+    ZeroNodeId,
+    #[error("the log holds no configuration entry: bootstrap the node first")]
+    NoMembership,
+    #[error("log entry at position {position} has index {index}: the log must be contiguous from 1")]
+    LogNotContiguous { position: usize, index: Index },
+    #[error("log entry {index} has a term lower than the entry before it")]
+    TermsDecrease { index: Index },
+    #[error("log entry {index} has a term above the hard state's term")]
+    EntryTermAboveHardState { index: Index },
+    #[error("hard state commits {commit_index}, but the log ends at {last_index}")]
+    CommitBeyondLog { commit_index: Index, last_index: Index },
+    #[error("applied index {applied_index} is beyond commit index {commit_index}")]
+    AppliedBeyondCommit { applied_index: Index, commit_index: Index },
+}

@@ -1,0 +1,58 @@
+//! Facts that hold after every input. They run in debug and test builds, so every scenario,
+//! property test and simulation checks them at every step; release builds skip them.
+
+use crate::raft::{Raft, RoleState};
+
+impl Raft {
+    /// Panics if the node's state contradicts itself. One fact per assertion.
+    pub fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            self.check_log_frontiers();
+            self.check_role();
+        }
+    }
+
+    fn check_log_frontiers(&self) {
+        let log = &self.core.log;
+        assert!(log.commit_index() <= log.last_index(), "commit index past the log");
+        assert!(log.applied_index() <= log.apply_handed_out_index(), "applied more than was handed out");
+        assert!(log.apply_handed_out_index() <= log.commit_index(), "handed out uncommitted entries to apply");
+        assert!(log.apply_handed_out_index() <= log.persisted_index(), "handed out unpersisted entries to apply");
+        assert!(log.persisted_index() < log.persist_handed_out_from(), "persisted entries never handed out");
+        assert!(log.persist_handed_out_from() <= log.last_index() + 1, "handed out entries past the log");
+        assert!(log.last_term() <= self.core.term, "log holds an entry from a future term");
+        if let Some(last) = log.entries().last() {
+            assert_eq!(last.index, log.last_index(), "log positions and indexes disagree");
+        }
+    }
+
+    fn check_role(&self) {
+        let core = &self.core;
+        match &self.role {
+            RoleState::Leader(leader) => {
+                assert_eq!(core.voted_for, Some(core.id), "a leader voted for itself");
+                assert_eq!(core.leader_id, Some(core.id), "a leader knows it leads");
+                assert_eq!(core.log.last_term(), core.term, "a leader's log ends in its own term");
+                let followers: Vec<_> = leader.progress.keys().copied().collect();
+                assert_eq!(followers, core.other_voters(), "a leader tracks exactly the other voters");
+                for progress in leader.progress.values() {
+                    assert!(progress.match_index < progress.next_index, "next index is past the match");
+                    assert!(progress.match_index <= core.log.last_index(), "follower matches past the log");
+                    assert!(progress.next_index <= core.log.last_index() + 1, "next index past the log");
+                }
+            }
+            RoleState::Candidate(votes) => {
+                assert_eq!(core.voted_for, Some(core.id), "a candidate voted for itself");
+                assert!(core.leader_id.is_none(), "a candidate knows no leader");
+                assert!(votes.granted.contains(&core.id), "a candidate counts its own vote");
+            }
+            RoleState::PreCandidate(votes) => {
+                assert!(core.leader_id.is_none(), "a pre-candidate knows no leader");
+                assert!(votes.granted.contains(&core.id), "a pre-candidate counts its own vote");
+            }
+            RoleState::Follower => {
+                assert_ne!(core.leader_id, Some(core.id), "a follower does not lead");
+            }
+        }
+    }
+}

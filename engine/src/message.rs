@@ -1,0 +1,107 @@
+//! Messages between peers. They are plain serde data so a transport can carry them with postcard.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Entry, Index, NodeId, Term};
+
+/// A message from one node to another. `term` is the sender's term, except in pre-vote
+/// traffic, where it is the term the pre-candidate would campaign in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub term: Term,
+    pub body: MessageBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// "Would you vote for me in `term`?" Answering changes nothing on the voter.
+    PreVoteRequest {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    PreVoteResponse {
+        granted: bool,
+    },
+    VoteRequest {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    VoteResponse {
+        granted: bool,
+    },
+    /// Entries following `(prev_log_index, prev_log_term)`; empty entries only carry the commit index.
+    AppendRequest {
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    },
+    AppendResponse(AppendOutcome),
+    /// Keeps followers from campaigning. `commit_index` is capped at what the follower is known
+    /// to hold, so a heartbeat never makes a follower commit entries it may not have.
+    HeartbeatRequest {
+        commit_index: Index,
+    },
+    HeartbeatResponse,
+}
+
+/// A follower's answer to an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppendOutcome {
+    /// The follower's log matches the leader's up to `match_index`.
+    Accepted { match_index: Index },
+    /// The follower has no entry `(rejected_prev_log_index, prev term)`. The hint names the last
+    /// entry at or before it whose term is not above the leader's `prev_log_term`; the leader
+    /// skips straight past every index the hint rules out (fast backtracking), so a long
+    /// divergent suffix costs one round trip per term, not per entry.
+    Rejected { rejected_prev_log_index: Index, hint_index: Index, hint_term: Term },
+}
+
+impl MessageBody {
+    /// A short name for traces and filters.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            MessageBody::PreVoteRequest { .. } => "PreVoteRequest",
+            MessageBody::PreVoteResponse { .. } => "PreVoteResponse",
+            MessageBody::VoteRequest { .. } => "VoteRequest",
+            MessageBody::VoteResponse { .. } => "VoteResponse",
+            MessageBody::AppendRequest { .. } => "AppendRequest",
+            MessageBody::AppendResponse(_) => "AppendResponse",
+            MessageBody::HeartbeatRequest { .. } => "HeartbeatRequest",
+            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+        }
+    }
+}
+
+impl std::fmt::Display for Message {
+    /// One line per message, as scenario scripts print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}->{} {} term={}", self.from, self.to, self.body.kind_name(), self.term)?;
+        match &self.body {
+            MessageBody::PreVoteRequest { last_log_index, last_log_term }
+            | MessageBody::VoteRequest { last_log_index, last_log_term } => {
+                write!(f, " last={last_log_index}/{last_log_term}")
+            }
+            MessageBody::PreVoteResponse { granted } | MessageBody::VoteResponse { granted } => {
+                write!(f, " {}", if *granted { "granted" } else { "rejected" })
+            }
+            MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit } => {
+                write!(f, " prev={prev_log_index}/{prev_log_term} commit={leader_commit} entries=")?;
+                match (entries.first(), entries.last()) {
+                    (Some(first), Some(last)) => write!(f, "{}..{} ({})", first.index, last.index, entries.len()),
+                    _ => write!(f, "none"),
+                }
+            }
+            MessageBody::AppendResponse(AppendOutcome::Accepted { match_index }) => {
+                write!(f, " accepted match={match_index}")
+            }
+            MessageBody::AppendResponse(AppendOutcome::Rejected { rejected_prev_log_index, hint_index, hint_term }) => {
+                write!(f, " rejected prev={rejected_prev_log_index} hint={hint_index}/{hint_term}")
+            }
+            MessageBody::HeartbeatRequest { commit_index } => write!(f, " commit={commit_index}"),
+            MessageBody::HeartbeatResponse => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The node: its state, its lifecycle, and the driver-facing API.
+//!
+//! Methods fall into four kinds, called in this order by a driver loop:
+//! - inputs: [`Raft::tick`], [`Raft::step`];
+//! - requests: [`Raft::propose`], [`Raft::campaign`];
+//! - output: [`Raft::ready`], which takes everything the inputs produced;
+//! - acknowledgements: [`Raft::on_persisted`], [`Raft::on_applied`].
+//!
+//! Getters may be called at any time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::Config;
+use crate::error::{ApplyError, CampaignError, InitError, ProposeError};
+use crate::log::RaftLog;
+use crate::message::{Message, MessageBody};
+use crate::progress::Progress;
+use crate::ready::Ready;
+use crate::types::{Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Term};
+
+/// A Raft node as a pure state machine. See the module documentation for how to drive it.
+#[derive(Debug)]
+pub struct Raft {
+    pub(crate) core: Core,
+    pub(crate) role: RoleState,
+}
+
+/// What every role shares. Kept apart from [`RoleState`] so that role handlers can borrow both.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) id: NodeId,
+    pub(crate) config: Config,
+    pub(crate) membership: Membership,
+    pub(crate) term: Term,
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) leader_id: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    rng: ChaCha8Rng,
+    pub(crate) now_ms: u64,
+    pub(crate) election_deadline_ms: u64,
+    /// When this node last heard from (or, as leader, confirmed) a live leader of its term.
+    pub(crate) leader_contact_ms: Option<u64>,
+    pub(crate) outbox: Outbox,
+    hard_state_handed_out: HardState,
+}
+
+/// Messages produced since the last [`Raft::ready`].
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    pub(crate) now: Vec<Message>,
+    pub(crate) after_persist: Vec<Message>,
+}
+
+/// Role-specific state: a leader's progress cannot be touched by a follower by mistake.
+#[derive(Debug)]
+pub(crate) enum RoleState {
+    Follower,
+    PreCandidate(Votes),
+    Candidate(Votes),
+    Leader(LeaderState),
+}
+
+/// Answers collected in one election round.
+#[derive(Debug, Default)]
+pub(crate) struct Votes {
+    pub(crate) granted: BTreeSet<NodeId>,
+    pub(crate) rejected: BTreeSet<NodeId>,
+}
+
+#[derive(Debug)]
+pub(crate) struct LeaderState {
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) heartbeat_deadline_ms: u64,
+    pub(crate) uncommitted_bytes: usize,
+}
+
+impl PersistedState {
+    /// The state every node of a new cluster starts from: one committed configuration entry.
+    /// The driver must make it durable before it first calls [`Raft::new`], exactly as if a
+    /// leader of term 1 had replicated it.
+    pub fn bootstrap(membership: Membership) -> Self {
+        let entry = Entry { term: 1, index: 1, kind: EntryKind::Configuration(membership) };
+        PersistedState {
+            hard_state: HardState { term: 1, voted_for: None, commit_index: 1 },
+            entries: vec![entry],
+            applied_index: 0,
+        }
+    }
+}
+
+impl Raft {
+    /// Starts (or restarts) a node as a follower from what its driver had made durable.
+    /// `seed` drives every random choice; `now_ms` is the driver's clock.
+    pub fn new(
+        id: NodeId,
+        config: Config,
+        persisted: PersistedState,
+        seed: u64,
+        now_ms: u64,
+    ) -> Result<Self, InitError> {
+        config.validate()?;
+        if id == 0 {
+            return Err(InitError::ZeroNodeId);
+        }
+        validate_persisted(&persisted)?;
+        let membership = latest_membership(&persisted.entries).ok_or(InitError::NoMembership)?;
+        let hard_state = persisted.hard_state;
+        let log = RaftLog::restore(persisted.entries, hard_state.commit_index, persisted.applied_index);
+        let mut core = Core {
+            id,
+            config,
+            membership,
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            leader_id: None,
+            log,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now_ms,
+            election_deadline_ms: 0,
+            leader_contact_ms: None,
+            outbox: Outbox::default(),
+            hard_state_handed_out: hard_state,
+        };
+        core.reset_election_deadline();
+        let raft = Raft { core, role: RoleState::Follower };
+        raft.check_invariants();
+        Ok(raft)
+    }
+
+    // ----- getters -----
+
+    pub fn id(&self) -> NodeId {
+        self.core.id
+    }
+
+    pub fn term(&self) -> Term {
+        self.core.term
+    }
+
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.core.voted_for
+    }
+
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.core.leader_id
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate(_) => Role::PreCandidate,
+            RoleState::Candidate(_) => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    pub fn log(&self) -> &RaftLog {
+        &self.core.log
+    }
+
+    pub fn commit_index(&self) -> Index {
+        self.core.log.commit_index()
+    }
+
+    pub fn membership(&self) -> &Membership {
+        &self.core.membership
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        self.core.hard_state()
+    }
+
+    /// A leader's view of a follower; `None` on other roles.
+    pub fn progress(&self, follower: NodeId) -> Option<&Progress> {
+        match &self.role {
+            RoleState::Leader(leader) => leader.progress.get(&follower),
+            _ => None,
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Lets time pass. `now_ms` never moving backwards is the driver's promise; an earlier
+    /// value is treated as no time passing.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.core.now_ms = self.core.now_ms.max(now_ms);
+        if matches!(self.role, RoleState::Leader(_)) {
+            self.tick_leader();
+        } else if self.core.now_ms >= self.core.election_deadline_ms {
+            self.core.reset_election_deadline();
+            if self.core.membership.contains(self.core.id) {
+                self.start_election();
+            }
+        }
+        self.check_invariants();
+    }
+
+    // ----- requests -----
+
+    /// Appends a command to the log, if this node leads. Returns the entry's index; its term is
+    /// the current [`Raft::term`]. The command is committed once that `(index, term)` is applied;
+    /// if another entry is applied at that index, the proposal was lost.
+    pub fn propose(&mut self, command: Bytes) -> Result<Index, ProposeError> {
+        let Raft { core, role } = self;
+        let RoleState::Leader(leader) = role else {
+            return Err(ProposeError::NotLeader { leader_hint: core.leader_id });
+        };
+        let entry = Entry { term: core.term, index: core.log.last_index() + 1, kind: EntryKind::Normal(command) };
+        let size_bytes = entry.size_bytes();
+        if size_bytes > core.config.entry_size_bytes_max {
+            return Err(ProposeError::EntryTooLarge { size_bytes, limit_bytes: core.config.entry_size_bytes_max });
+        }
+        if leader.uncommitted_bytes + size_bytes > core.config.uncommitted_bytes_max {
+            return Err(ProposeError::UncommittedLimitReached {
+                uncommitted_bytes: leader.uncommitted_bytes,
+                limit_bytes: core.config.uncommitted_bytes_max,
+            });
+        }
+        let index = entry.index;
+        leader.uncommitted_bytes += size_bytes;
+        core.log.append(entry);
+        // A single-node cluster commits once its own write is durable; nothing to do until then.
+        self.check_invariants();
+        Ok(index)
+    }
+
+    /// Starts an election now instead of waiting for the timeout (with PreVote, a pre-vote).
+    pub fn campaign(&mut self) -> Result<(), CampaignError> {
+        if matches!(self.role, RoleState::Leader(_)) {
+            return Err(CampaignError::AlreadyLeader);
+        }
+        if !self.core.membership.contains(self.core.id) {
+            return Err(CampaignError::NotAVoter);
+        }
+        self.start_election();
+        self.check_invariants();
+        Ok(())
+    }
+
+    // ----- output -----
+
+    /// Takes everything the driver must now do. See [`Ready`] for the order.
+    pub fn ready(&mut self) -> Ready {
+        if matches!(self.role, RoleState::Leader(_)) {
+            self.send_appends();
+        }
+        let core = &mut self.core;
+        let hard_state = core.hard_state();
+        let hard_state_changed = hard_state != core.hard_state_handed_out;
+        core.hard_state_handed_out = hard_state;
+        let ready = Ready {
+            messages_now: std::mem::take(&mut core.outbox.now),
+            hard_state: hard_state_changed.then_some(hard_state),
+            entries_to_persist: core.log.take_entries_to_persist(),
+            messages_after_persist: std::mem::take(&mut core.outbox.after_persist),
+            entries_to_apply: core.log.take_entries_to_apply(),
+        };
+        self.check_invariants();
+        ready
+    }
+
+    // ----- acknowledgements -----
+
+    /// The driver made the log durable up to `(index, term)` (see [`Ready::persisted_position`]).
+    pub fn on_persisted(&mut self, index: Index, term: Term) {
+        if self.core.log.on_persisted(index, term) && matches!(self.role, RoleState::Leader(_)) {
+            self.maybe_commit();
+        }
+        self.check_invariants();
+    }
+
+    /// The driver applied committed entries up to `index`.
+    pub fn on_applied(&mut self, index: Index) -> Result<(), ApplyError> {
+        let result =
+            self.core.log.on_applied(index).map_err(|handed_out| ApplyError::NotHandedOut { index, handed_out });
+        self.check_invariants();
+        result
+    }
+
+    // ----- role changes -----
+
+    pub(crate) fn become_follower(&mut self, term: Term, leader_id: Option<NodeId>) {
+        assert!(term >= self.core.term, "terms never decrease");
+        if term > self.core.term {
+            self.core.term = term;
+            self.core.voted_for = None;
+        }
+        self.role = RoleState::Follower;
+        self.core.leader_id = leader_id;
+        if leader_id.is_some() {
+            self.core.leader_contact_ms = Some(self.core.now_ms);
+        }
+        self.core.reset_election_deadline();
+    }
+
+    pub(crate) fn become_leader(&mut self) {
+        let core = &mut self.core;
+        assert_eq!(core.voted_for, Some(core.id), "a leader voted for itself");
+        let noop = Entry { term: core.term, index: core.log.last_index() + 1, kind: EntryKind::Noop };
+        let progress = core
+            .membership
+            .voters
+            .iter()
+            .filter(|&&voter| voter != core.id)
+            .map(|&voter| (voter, Progress::new(core.log.last_index(), core.now_ms)))
+            .collect();
+        let uncommitted_bytes = noop.size_bytes();
+        core.log.append(noop);
+        core.leader_id = Some(core.id);
+        core.leader_contact_ms = Some(core.now_ms);
+        self.role = RoleState::Leader(LeaderState {
+            progress,
+            heartbeat_deadline_ms: core.now_ms + core.config.heartbeat_interval_ms,
+            uncommitted_bytes,
+        });
+        // A single voter is its own quorum once its log is durable.
+        self.maybe_commit();
+    }
+}
+
+impl Core {
+    pub(crate) fn hard_state(&self) -> HardState {
+        HardState { term: self.term, voted_for: self.voted_for, commit_index: self.log.commit_index() }
+    }
+
+    pub(crate) fn reset_election_deadline(&mut self) {
+        let span = self.config.election_timeout_ms_max - self.config.election_timeout_ms_min;
+        let jitter = self.rng.next_u64() % span;
+        self.election_deadline_ms = self.now_ms + self.config.election_timeout_ms_min + jitter;
+    }
+
+    /// Whether a live leader was heard from within the minimum election timeout, so that vote
+    /// requests should be ignored (leader stickiness).
+    pub(crate) fn in_leader_lease(&self) -> bool {
+        let heard_recently =
+            self.leader_contact_ms.is_some_and(|contact| self.now_ms < contact + self.config.election_timeout_ms_min);
+        self.leader_id.is_some() && heard_recently
+    }
+
+    /// Queues a message in the right half of the outbox: a leader's replication traffic and
+    /// pre-vote traffic leave at once; everything else promises state that must be durable first.
+    pub(crate) fn send(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        let leaves_now = matches!(
+            body,
+            MessageBody::AppendRequest { .. }
+                | MessageBody::HeartbeatRequest { .. }
+                | MessageBody::PreVoteRequest { .. }
+                | MessageBody::PreVoteResponse { .. }
+        );
+        let message = Message { from: self.id, to, term, body };
+        if leaves_now {
+            self.outbox.now.push(message);
+        } else {
+            self.outbox.after_persist.push(message);
+        }
+    }
+
+    pub(crate) fn other_voters(&self) -> Vec<NodeId> {
+        self.membership.voters.iter().copied().filter(|&voter| voter != self.id).collect()
+    }
+}
+
+fn latest_membership(entries: &[Entry]) -> Option<Membership> {
+    entries.iter().rev().find_map(|entry| match &entry.kind {
+        EntryKind::Configuration(membership) => Some(membership.clone()),
+        _ => None,
+    })
+}
+
+fn validate_persisted(persisted: &PersistedState) -> Result<(), InitError> {
+    let mut previous_term = 0;
+    for (position, entry) in persisted.entries.iter().enumerate() {
+        if entry.index != position as Index + 1 {
+            return Err(InitError::LogNotContiguous { position, index: entry.index });
+        }
+        if entry.term < previous_term {
+            return Err(InitError::TermsDecrease { index: entry.index });
+        }
+        if entry.term > persisted.hard_state.term {
+            return Err(InitError::EntryTermAboveHardState { index: entry.index });
+        }
+        previous_term = entry.term;
+    }
+    let last_index = persisted.entries.len() as Index;
+    let commit_index = persisted.hard_state.commit_index;
+    if commit_index > last_index {
+        return Err(InitError::CommitBeyondLog { commit_index, last_index });
+    }
+    if persisted.applied_index > commit_index {
+        return Err(InitError::AppliedBeyondCommit { applied_index: persisted.applied_index, commit_index });
+    }
+    Ok(())
+}

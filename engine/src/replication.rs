@@ -1,0 +1,198 @@
+//! Log replication: a leader's sending, heartbeats and commit rule; a follower's appending.
+
+use crate::error::StepError;
+use crate::message::{AppendOutcome, MessageBody};
+use crate::progress::{next_index_after_hint, Progress, ReplicationState};
+use crate::raft::{Core, LeaderState, Raft, RoleState};
+use crate::types::{Entry, Index, NodeId, Term};
+
+impl Raft {
+    // ----- leader -----
+
+    /// Heartbeats on their interval, and the CheckQuorum verdict on every tick.
+    pub(crate) fn tick_leader(&mut self) {
+        let Raft { core, role } = self;
+        let RoleState::Leader(leader) = role else { return };
+        if core.now_ms >= leader.heartbeat_deadline_ms {
+            leader.heartbeat_deadline_ms = core.now_ms + core.config.heartbeat_interval_ms;
+            for (&follower, progress) in leader.progress.iter_mut() {
+                send_heartbeat(core, follower, progress);
+            }
+        }
+        if !core.config.check_quorum {
+            return;
+        }
+        let quorum_contact_ms = quorum_contact_ms(core, leader);
+        if core.now_ms >= quorum_contact_ms + core.config.election_timeout_ms_min {
+            // No answer from a majority for a whole election timeout: another leader may
+            // exist by now, so stop serving.
+            let term = core.term;
+            self.become_follower(term, None);
+            return;
+        }
+        core.leader_contact_ms = Some(quorum_contact_ms);
+    }
+
+    /// Sends every follower what it lacks, as far as its window allows, and tells followers
+    /// that have nothing to receive about a commit index they have not heard yet. Called when
+    /// the driver takes a [`crate::Ready`], so proposals made meanwhile travel in one batch.
+    pub(crate) fn send_appends(&mut self) {
+        let Raft { core, role } = self;
+        let RoleState::Leader(leader) = role else { return };
+        for (&follower, progress) in leader.progress.iter_mut() {
+            let sent_any = send_entries(core, follower, progress);
+            let commit_known_safe = core.log.commit_index().min(progress.match_index);
+            if !sent_any && progress.commit_index_sent < commit_known_safe {
+                send_heartbeat(core, follower, progress);
+            }
+        }
+    }
+
+    pub(crate) fn on_append_response(&mut self, from: NodeId, outcome: AppendOutcome) {
+        let Raft { core, role } = self;
+        let RoleState::Leader(leader) = role else { return };
+        let Some(progress) = leader.progress.get_mut(&from) else { return };
+        progress.last_active_ms = core.now_ms;
+        match outcome {
+            AppendOutcome::Accepted { match_index } => {
+                // A follower cannot hold more than we sent; a larger claim is a confused peer.
+                if match_index > core.log.last_index() {
+                    return;
+                }
+                if progress.on_accepted(match_index) {
+                    self.maybe_commit();
+                }
+            }
+            AppendOutcome::Rejected { rejected_prev_log_index, hint_index, hint_term } => {
+                let hint_index = hint_index.min(rejected_prev_log_index);
+                let next_index = next_index_after_hint(|index| core.log.term(index), hint_index, hint_term);
+                progress.on_rejected(rejected_prev_log_index, next_index);
+            }
+        }
+    }
+
+    pub(crate) fn on_heartbeat_response(&mut self, from: NodeId) {
+        let RoleState::Leader(leader) = &mut self.role else { return };
+        if let Some(progress) = leader.progress.get_mut(&from) {
+            progress.last_active_ms = self.core.now_ms;
+            progress.on_heartbeat_response(self.core.log.last_index());
+        }
+    }
+
+    /// Advances the commit index to the highest index a quorum holds durably, but only through
+    /// an entry of the current term (Raft §5.4.2, figure 8): older entries commit with it.
+    pub(crate) fn maybe_commit(&mut self) {
+        let Raft { core, role } = self;
+        let RoleState::Leader(leader) = role else { return };
+        let mut durable: Vec<Index> = core
+            .membership
+            .voters
+            .iter()
+            .map(|&voter| match leader.progress.get(&voter) {
+                Some(progress) => progress.match_index,
+                None if voter == core.id => core.log.persisted_index(),
+                None => 0,
+            })
+            .collect();
+        durable.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum_index = durable[core.membership.quorum_size() - 1];
+        if core.log.term(quorum_index) != Some(core.term) {
+            return;
+        }
+        let previous_commit = core.log.commit_index();
+        if core.log.commit_to(quorum_index) {
+            let released: usize = (previous_commit + 1..=quorum_index)
+                .filter_map(|index| core.log.entry(index))
+                .map(Entry::size_bytes)
+                .sum();
+            leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(released);
+        }
+    }
+
+    // ----- follower -----
+
+    pub(crate) fn on_append_request(
+        &mut self,
+        from: NodeId,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: &[Entry],
+        leader_commit: Index,
+    ) -> Result<(), StepError> {
+        let core = &mut self.core;
+        let commit_index = core.log.commit_index();
+        if prev_log_index < commit_index {
+            // Everything up to our commit index matches the leader's log (Leader Completeness);
+            // say so, and the leader resumes from there.
+            let accepted = AppendOutcome::Accepted { match_index: commit_index };
+            core.send(from, core.term, MessageBody::AppendResponse(accepted));
+            return Ok(());
+        }
+        if !core.log.matches(prev_log_index, prev_log_term) {
+            let (hint_index, hint_term) = core.log.last_index_with_term_at_most(prev_log_index, prev_log_term);
+            let rejected = AppendOutcome::Rejected { rejected_prev_log_index: prev_log_index, hint_index, hint_term };
+            core.send(from, core.term, MessageBody::AppendResponse(rejected));
+            return Ok(());
+        }
+        let last_new_index = core
+            .log
+            .append_after_match(prev_log_index, entries)
+            .map_err(|conflict| StepError::ConflictsWithCommitted { from, index: conflict.index })?;
+        core.log.commit_to(leader_commit.min(last_new_index));
+        let accepted = AppendOutcome::Accepted { match_index: last_new_index };
+        core.send(from, core.term, MessageBody::AppendResponse(accepted));
+        Ok(())
+    }
+
+    pub(crate) fn on_heartbeat_request(&mut self, from: NodeId, commit_index: Index) {
+        let core = &mut self.core;
+        // The leader capped `commit_index` at what it knows we hold; cap it at our log too, in
+        // case we lost a suffix the leader has not noticed yet.
+        core.log.commit_to(commit_index.min(core.log.last_index()));
+        core.send(from, core.term, MessageBody::HeartbeatResponse);
+    }
+}
+
+/// The latest time by which a quorum (the leader included, always current) had answered.
+fn quorum_contact_ms(core: &Core, leader: &LeaderState) -> u64 {
+    let mut contacts: Vec<u64> = core
+        .membership
+        .voters
+        .iter()
+        .map(|voter| match leader.progress.get(voter) {
+            Some(progress) => progress.last_active_ms,
+            None => core.now_ms,
+        })
+        .collect();
+    contacts.sort_unstable_by(|a, b| b.cmp(a));
+    contacts[core.membership.quorum_size() - 1]
+}
+
+/// Sends appends to one follower while its window allows. Returns whether any left.
+fn send_entries(core: &mut Core, follower: NodeId, progress: &mut Progress) -> bool {
+    let mut sent_any = false;
+    while progress.can_send(core.config.inflight_appends_max) && progress.next_index <= core.log.last_index() {
+        let prev_log_index = progress.prev_log_index();
+        let prev_log_term = core.log.term(prev_log_index).expect("next index is within the log");
+        let entries =
+            core.log.entries_from(progress.next_index, core.config.append_entries_max, core.config.append_bytes_max);
+        let last_index = entries.last().map_or(prev_log_index, |entry| entry.index);
+        let leader_commit = core.log.commit_index();
+        progress.on_append_sent(last_index, entries.len());
+        progress.commit_index_sent = progress.commit_index_sent.max(leader_commit.min(last_index));
+        let body = MessageBody::AppendRequest { prev_log_index, prev_log_term, entries, leader_commit };
+        core.send(follower, core.term, body);
+        sent_any = true;
+        if matches!(progress.state, ReplicationState::Probe { .. }) {
+            break;
+        }
+    }
+    sent_any
+}
+
+/// A heartbeat carries a commit index capped at what the follower is known to hold.
+fn send_heartbeat(core: &mut Core, follower: NodeId, progress: &mut Progress) {
+    let commit_index = core.log.commit_index().min(progress.match_index);
+    progress.commit_index_sent = progress.commit_index_sent.max(commit_index);
+    core.send(follower, core.term, MessageBody::HeartbeatRequest { commit_index });
+}

@@ -1,0 +1,378 @@
+//! A cluster of engines on one thread: a network the test delivers by hand, disks that lose
+//! unpersisted writes on a crash, and the oracles checked after every operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use crate::testkit::oracles::{check_log_matching, Oracles};
+use crate::testkit::{fnv1a, MemoryLog, FNV_OFFSET};
+use crate::{
+    CampaignError, Config, Entry, HardState, Index, Membership, Message, NodeId, PersistedState, ProposeError, Raft,
+    Ready, Role, Term,
+};
+
+/// One node's persistence work handed out by a Ready but not yet durable.
+#[derive(Debug)]
+struct PendingWrite {
+    hard_state: Option<HardState>,
+    entries: Vec<Entry>,
+    messages_after_persist: Vec<Message>,
+}
+
+#[derive(Debug)]
+struct Node {
+    /// `None` while crashed.
+    raft: Option<Raft>,
+    disk: MemoryLog,
+    pending_writes: Vec<PendingWrite>,
+    /// The in-memory state machine: every entry applied in this life.
+    applied: Vec<Entry>,
+    incarnation: u64,
+}
+
+/// The test's whole world.
+#[derive(Debug)]
+pub struct Cluster {
+    config: Config,
+    seed: u64,
+    now_ms: u64,
+    nodes: BTreeMap<NodeId, Node>,
+    /// Messages sent and not yet delivered or dropped, oldest first.
+    in_flight: Vec<Message>,
+    /// Directed links that lose every message.
+    cut_links: BTreeSet<(NodeId, NodeId)>,
+    oracles: Oracles,
+    trace_hash: u64,
+    delivered_count: u64,
+}
+
+/// A one-line summary of a node, as scenario scripts print it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub role: Option<Role>,
+    pub term: Term,
+    pub leader_id: Option<NodeId>,
+    pub last_index: Index,
+    pub last_term: Term,
+    pub commit_index: Index,
+    pub applied_index: Index,
+}
+
+impl Cluster {
+    /// Bootstraps `ids` as the voters of a new cluster.
+    pub fn new(ids: &[NodeId], config: Config, seed: u64) -> Self {
+        let bootstrap = PersistedState::bootstrap(Membership::new(ids.iter().copied()));
+        let mut cluster = Cluster {
+            config,
+            seed,
+            now_ms: 0,
+            nodes: BTreeMap::new(),
+            in_flight: Vec::new(),
+            cut_links: BTreeSet::new(),
+            oracles: Oracles::default(),
+            trace_hash: FNV_OFFSET,
+            delivered_count: 0,
+        };
+        for &id in ids {
+            let disk = MemoryLog::from_persisted(&bootstrap);
+            let node = Node { raft: None, disk, pending_writes: Vec::new(), applied: Vec::new(), incarnation: 0 };
+            cluster.nodes.insert(id, node);
+            cluster.start(id);
+        }
+        cluster
+    }
+
+    fn start(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let seed = self.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ node.incarnation.rotate_left(32);
+        let raft = Raft::new(id, self.config.clone(), node.disk.to_persisted(), seed, self.now_ms)
+            .expect("a durable state the engine wrote is valid");
+        self.oracles.observe_restart(id, raft.commit_index());
+        self.oracles.observe_durable(id, node.disk.hard_state);
+        node.raft = Some(raft);
+        node.applied.clear();
+    }
+
+    // ----- inspection -----
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn node(&self, id: NodeId) -> Option<&Raft> {
+        self.nodes.get(&id).and_then(|node| node.raft.as_ref())
+    }
+
+    pub fn disk(&self, id: NodeId) -> &MemoryLog {
+        &self.nodes[&id].disk
+    }
+
+    pub fn applied(&self, id: NodeId) -> &[Entry] {
+        &self.nodes[&id].applied
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    pub fn in_flight(&self) -> &[Message] {
+        &self.in_flight
+    }
+
+    /// Messages delivered since the cluster started.
+    pub fn delivered_count(&self) -> u64 {
+        self.delivered_count
+    }
+
+    /// A fingerprint of every Ready every node produced, in order.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace_hash
+    }
+
+    /// The live leader of the highest term, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .values()
+            .filter_map(|node| node.raft.as_ref())
+            .filter(|raft| raft.role() == Role::Leader)
+            .max_by_key(|raft| raft.term())
+            .map(Raft::id)
+    }
+
+    pub fn status(&self, id: NodeId) -> NodeStatus {
+        let node = &self.nodes[&id];
+        match &node.raft {
+            Some(raft) => NodeStatus {
+                id,
+                role: Some(raft.role()),
+                term: raft.term(),
+                leader_id: raft.leader_id(),
+                last_index: raft.log().last_index(),
+                last_term: raft.log().last_term(),
+                commit_index: raft.commit_index(),
+                applied_index: raft.log().applied_index(),
+            },
+            None => NodeStatus {
+                id,
+                role: None,
+                term: node.disk.hard_state.term,
+                leader_id: None,
+                last_index: node.disk.entries.len() as Index,
+                last_term: node.disk.entries.last().map_or(0, |entry| entry.term),
+                commit_index: node.disk.hard_state.commit_index,
+                applied_index: 0,
+            },
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Moves the shared clock forward and ticks every live node.
+    pub fn advance(&mut self, elapsed_ms: u64) {
+        self.now_ms += elapsed_ms;
+        let now_ms = self.now_ms;
+        for node in self.nodes.values_mut() {
+            if let Some(raft) = node.raft.as_mut() {
+                raft.tick(now_ms);
+            }
+        }
+        self.check_oracles();
+    }
+
+    pub fn campaign(&mut self, id: NodeId) -> Result<(), CampaignError> {
+        let result = self.raft_mut(id).campaign();
+        self.check_oracles();
+        result
+    }
+
+    pub fn propose(&mut self, id: NodeId, command: Bytes) -> Result<Index, ProposeError> {
+        let result = self.raft_mut(id).propose(command);
+        self.check_oracles();
+        result
+    }
+
+    fn raft_mut(&mut self, id: NodeId) -> &mut Raft {
+        self.nodes.get_mut(&id).and_then(|node| node.raft.as_mut()).unwrap_or_else(|| panic!("node {id} is down"))
+    }
+
+    /// Takes a node's Ready: its immediate messages leave, and its writes are queued. With
+    /// `persist`, every queued write of the node then becomes durable, its acknowledgements
+    /// leave, and committed entries are applied. Returns whether the Ready held anything.
+    pub fn process_ready(&mut self, id: NodeId, persist: bool) -> bool {
+        let Some(raft) = self.nodes.get_mut(&id).and_then(|node| node.raft.as_mut()) else {
+            return false;
+        };
+        let ready = raft.ready();
+        let had_work = !ready.is_empty();
+        self.trace_hash = fnv1a(self.trace_hash, format!("{id}:{ready:?}").as_bytes());
+        let Ready { messages_now, hard_state, entries_to_persist, messages_after_persist, entries_to_apply } = ready;
+        self.in_flight.extend(messages_now);
+        let node = self.nodes.get_mut(&id).expect("known node");
+        node.pending_writes.push(PendingWrite { hard_state, entries: entries_to_persist, messages_after_persist });
+        self.apply(id, entries_to_apply);
+        if persist {
+            self.persist_pending(id);
+        }
+        self.check_oracles();
+        had_work
+    }
+
+    fn apply(&mut self, id: NodeId, entries: Vec<Entry>) {
+        let Some(last) = entries.last().map(|entry| entry.index) else { return };
+        self.oracles.observe_apply(id, &entries);
+        let node = self.nodes.get_mut(&id).expect("known node");
+        node.applied.extend(entries);
+        node.raft.as_mut().expect("live node").on_applied(last).expect("applied what was handed out");
+    }
+
+    /// Makes every queued write of a node durable, in order, and releases the messages that
+    /// waited for it.
+    pub fn persist_pending(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        for write in std::mem::take(&mut node.pending_writes) {
+            node.disk.write(write.hard_state, &write.entries);
+            self.oracles.observe_durable(id, node.disk.hard_state);
+            if let Some(last) = write.entries.last() {
+                node.raft.as_mut().expect("live node").on_persisted(last.index, last.term);
+            }
+            for message in &write.messages_after_persist {
+                self.oracles.observe_sent_after_persist(message, &node.disk);
+            }
+            self.in_flight.extend(write.messages_after_persist);
+        }
+        self.check_oracles();
+    }
+
+    /// Delivers, in order, every message in flight that `filter` selects. Messages sent while
+    /// delivering wait for the next call. Returns what was delivered (or lost to a cut link).
+    pub fn deliver_where(&mut self, filter: impl Fn(&Message) -> bool) -> Vec<Message> {
+        let (selected, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.in_flight).into_iter().partition(|m| filter(m));
+        self.in_flight = kept;
+        selected.into_iter().filter(|message| self.deliver(message.clone())).collect()
+    }
+
+    /// Delivers the message at `position` in the in-flight list (out of order, for reordering).
+    pub fn deliver_at(&mut self, position: usize) -> bool {
+        if position >= self.in_flight.len() {
+            return false;
+        }
+        let message = self.in_flight.remove(position);
+        self.deliver(message)
+    }
+
+    /// Loses the message at `position`.
+    pub fn drop_at(&mut self, position: usize) {
+        if position < self.in_flight.len() {
+            self.in_flight.remove(position);
+        }
+    }
+
+    /// Sends the message at `position` a second time.
+    pub fn duplicate_at(&mut self, position: usize) {
+        if let Some(message) = self.in_flight.get(position).cloned() {
+            self.in_flight.push(message);
+        }
+    }
+
+    /// Loses every message in flight that `filter` selects.
+    pub fn drop_where(&mut self, filter: impl Fn(&Message) -> bool) -> usize {
+        let before = self.in_flight.len();
+        self.in_flight.retain(|message| !filter(message));
+        before - self.in_flight.len()
+    }
+
+    /// Returns whether the message reached a live node.
+    fn deliver(&mut self, message: Message) -> bool {
+        if self.cut_links.contains(&(message.from, message.to)) {
+            return false;
+        }
+        let Some(raft) = self.nodes.get_mut(&message.to).and_then(|node| node.raft.as_mut()) else {
+            return false;
+        };
+        self.trace_hash = fnv1a(self.trace_hash, format!("deliver {message:?}").as_bytes());
+        self.delivered_count += 1;
+        let text = message.to_string();
+        if let Err(error) = raft.step(message) {
+            panic!("a correct peer's message was refused: {text}: {error}");
+        }
+        self.check_oracles();
+        true
+    }
+
+    /// Runs every node to quiescence: ready, persist, deliver, until nothing moves. Time does
+    /// not pass. Returns every message delivered, in order.
+    pub fn stabilize(&mut self) -> Vec<Message> {
+        let mut delivered = Vec::new();
+        loop {
+            let mut busy = false;
+            for id in self.ids() {
+                busy |= self.process_ready(id, true);
+            }
+            let round = self.deliver_where(|_| true);
+            busy |= !round.is_empty();
+            delivered.extend(round);
+            if !busy && self.in_flight.is_empty() {
+                return delivered;
+            }
+        }
+    }
+
+    // ----- faults -----
+
+    /// Splits the cluster: links between different groups lose every message.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.heal();
+        for (position, group) in groups.iter().enumerate() {
+            for other in groups.iter().skip(position + 1) {
+                for &a in group {
+                    for &b in other {
+                        self.cut_links.insert((a, b));
+                        self.cut_links.insert((b, a));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cuts one direction of one link.
+    pub fn cut_link(&mut self, from: NodeId, to: NodeId) {
+        self.cut_links.insert((from, to));
+    }
+
+    pub fn heal(&mut self) {
+        self.cut_links.clear();
+    }
+
+    /// Stops a node. Writes it had not made durable are lost; its state machine is gone.
+    pub fn crash(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        node.raft = None;
+        node.pending_writes.clear();
+        node.applied.clear();
+        node.incarnation += 1;
+    }
+
+    /// Starts a crashed node from its durable state.
+    pub fn restart(&mut self, id: NodeId) {
+        assert!(self.node(id).is_none(), "node {id} is already running");
+        self.start(id);
+        self.check_oracles();
+    }
+
+    // ----- oracles -----
+
+    /// Checks every cluster-wide safety property; panics on a violation.
+    pub fn check_oracles(&mut self) {
+        let durable_logs: BTreeMap<NodeId, &MemoryLog> =
+            self.nodes.iter().map(|(&id, node)| (id, &node.disk)).collect();
+        let live: Vec<&Raft> = self.nodes.values().filter_map(|node| node.raft.as_ref()).collect();
+        for raft in &live {
+            self.oracles.observe_node(raft, &durable_logs);
+        }
+        let logs: Vec<(NodeId, &[Entry])> = live.iter().map(|raft| (raft.id(), raft.log().entries())).collect();
+        check_log_matching(&logs);
+    }
+}

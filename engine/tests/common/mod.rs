@@ -1,0 +1,184 @@
+//! Random schedules of faults and inputs for an in-memory cluster, shared by the property and
+//! determinism tests.
+
+use bytes::Bytes;
+use engine::testkit::Cluster;
+use engine::{Config, NodeId, Role};
+use proptest::prelude::*;
+
+/// One step of a schedule. Node and message choices are indexes taken modulo what exists, so
+/// any sequence of actions is valid and shrinking never produces a meaningless schedule.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Tick {
+        elapsed_ms: u64,
+    },
+    Campaign {
+        node: usize,
+    },
+    /// Proposes to the current leader if there is one, else to `node` (which refuses).
+    Propose {
+        node: usize,
+    },
+    ProcessReady {
+        node: usize,
+        persist: bool,
+    },
+    PersistPending {
+        node: usize,
+    },
+    /// Delivers any message in flight, not only the oldest: this is how messages reorder.
+    Deliver {
+        message: usize,
+    },
+    DeliverAll,
+    /// Every live node takes and persists its Ready, then everything in flight is delivered:
+    /// one round trip of progress between the fine-grained steps.
+    Round,
+    Drop {
+        message: usize,
+    },
+    Duplicate {
+        message: usize,
+    },
+    /// Splits the nodes by the bits of `mask`.
+    Partition {
+        mask: u8,
+    },
+    Heal,
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+}
+
+pub fn action() -> impl Strategy<Value = Action> {
+    let node = 0..7usize;
+    let message = 0..64usize;
+    prop_oneof![
+        10 => (5..100u64).prop_map(|elapsed_ms| Action::Tick { elapsed_ms }),
+        1 => node.clone().prop_map(|node| Action::Campaign { node }),
+        10 => node.clone().prop_map(|node| Action::Propose { node }),
+        18 => (node.clone(), prop::bool::weighted(0.8)).prop_map(|(node, persist)| Action::ProcessReady { node, persist }),
+        4 => node.clone().prop_map(|node| Action::PersistPending { node }),
+        25 => message.clone().prop_map(|message| Action::Deliver { message }),
+        6 => Just(Action::DeliverAll),
+        14 => Just(Action::Round),
+        5 => message.clone().prop_map(|message| Action::Drop { message }),
+        3 => message.prop_map(|message| Action::Duplicate { message }),
+        1 => any::<u8>().prop_map(|mask| Action::Partition { mask }),
+        2 => Just(Action::Heal),
+        1 => node.clone().prop_map(|node| Action::Crash { node }),
+        3 => node.prop_map(|node| Action::Restart { node }),
+    ]
+}
+
+/// A configuration with short timeouts, so that a few hundred steps see several elections.
+pub fn config(pre_vote: bool, check_quorum: bool) -> Config {
+    Config {
+        election_timeout_ms_min: 150,
+        election_timeout_ms_max: 300,
+        heartbeat_interval_ms: 30,
+        inflight_appends_max: 4,
+        append_entries_max: 8,
+        pre_vote,
+        check_quorum,
+        ..Config::default()
+    }
+}
+
+pub fn cluster(node_count: u64, config: Config, seed: u64) -> Cluster {
+    let ids: Vec<NodeId> = (1..=node_count).collect();
+    Cluster::new(&ids, config, seed)
+}
+
+/// Applies one action. Every cluster operation checks the oracles and panics on a violation.
+pub fn apply(cluster: &mut Cluster, action: &Action, step: usize) {
+    let ids = cluster.ids();
+    let pick = |node: usize| ids[node % ids.len()];
+    let in_flight = cluster.in_flight().len();
+    match *action {
+        Action::Tick { elapsed_ms } => cluster.advance(elapsed_ms),
+        Action::Campaign { node } => {
+            if cluster.node(pick(node)).is_some() {
+                let _ = cluster.campaign(pick(node));
+            }
+        }
+        Action::Propose { node } => {
+            let target = cluster.leader().unwrap_or(pick(node));
+            if cluster.node(target).is_some() {
+                let _ = cluster.propose(target, Bytes::from(format!("step{step}")));
+            }
+        }
+        Action::ProcessReady { node, persist } => {
+            cluster.process_ready(pick(node), persist);
+        }
+        Action::PersistPending { node } => {
+            if cluster.node(pick(node)).is_some() {
+                cluster.persist_pending(pick(node));
+            }
+        }
+        Action::Deliver { message } if in_flight > 0 => {
+            cluster.deliver_at(message % in_flight);
+        }
+        Action::DeliverAll => {
+            cluster.deliver_where(|_| true);
+        }
+        Action::Drop { message } if in_flight > 0 => cluster.drop_at(message % in_flight),
+        Action::Duplicate { message } if in_flight > 0 && in_flight < 256 => cluster.duplicate_at(message % in_flight),
+        Action::Round => {
+            for id in &ids {
+                cluster.process_ready(*id, true);
+            }
+            cluster.deliver_where(|_| true);
+        }
+        Action::Partition { mask } => {
+            let (left, right): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|&&id| mask & (1 << (id % 8)) != 0);
+            cluster.partition(&[left, right]);
+        }
+        Action::Heal => cluster.heal(),
+        Action::Crash { node } => {
+            let live = ids.iter().filter(|&&id| cluster.node(id).is_some()).count();
+            // Keep a majority alive most of the time; a crash of the last nodes is still
+            // allowed when restarts will follow.
+            if live > 1 {
+                cluster.crash(pick(node));
+            }
+        }
+        Action::Restart { node } => {
+            if cluster.node(pick(node)).is_none() {
+                cluster.restart(pick(node));
+            }
+        }
+        Action::Deliver { .. } | Action::Drop { .. } | Action::Duplicate { .. } => {}
+    }
+}
+
+/// After the faults: heal, restart everyone, and let time pass. A single leader must emerge
+/// and every node must reach the leader's commit index (liveness).
+pub fn heal_and_converge(cluster: &mut Cluster) {
+    cluster.heal();
+    for id in cluster.ids() {
+        if cluster.node(id).is_none() {
+            cluster.restart(id);
+        }
+    }
+    for _ in 0..200 {
+        cluster.advance(25);
+        cluster.stabilize();
+    }
+    let leader = cluster.leader().expect("liveness: a leader within 5 s after every fault healed");
+    let leader_raft = cluster.node(leader).expect("leader is live");
+    let (term, commit_index) = (leader_raft.term(), leader_raft.commit_index());
+    assert_eq!(leader_raft.log().term(commit_index), Some(term), "the leader committed an entry of its term");
+    for id in cluster.ids() {
+        let raft = cluster.node(id).expect("all restarted");
+        assert_eq!(raft.commit_index(), commit_index, "liveness: node {id} converged on the leader's commit");
+        assert_eq!(raft.log().applied_index(), commit_index, "liveness: node {id} applied everything");
+        if id != leader {
+            assert_eq!(raft.role(), Role::Follower, "one leader, the others follow");
+        }
+    }
+}

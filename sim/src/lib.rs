@@ -1,0 +1,1 @@
+//! Deterministic simulation of Tally clusters. Built by the sim issue; empty until then.
