@@ -1,0 +1,7 @@
+//! The Tally node: the KV state machine, durable storage, and the RESP codec.
+//!
+//! The node loop, peer transport and server arrive with the rest of the kvstore issue.
+
+pub mod resp;
+pub mod state;
+pub mod storage;
