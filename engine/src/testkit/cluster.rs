@@ -302,6 +302,18 @@ impl Cluster {
         true
     }
 
+    /// Steps a message into its addressee directly, without the network or the oracles: for
+    /// tests of how a node copes with messages no correct peer would send.
+    pub fn step_raw(&mut self, message: Message) -> Result<(), crate::StepError> {
+        let to = message.to;
+        self.step_raw_into(to, message)
+    }
+
+    /// Like [`Cluster::step_raw`], but into node `id` whatever the message's addressee.
+    pub fn step_raw_into(&mut self, id: NodeId, message: Message) -> Result<(), crate::StepError> {
+        self.raft_mut(id).step(message)
+    }
+
     /// Runs every node to quiescence: ready, persist, deliver, until nothing moves. Time does
     /// not pass. Returns every message delivered, in order.
     pub fn stabilize(&mut self) -> Vec<Message> {

@@ -1,6 +1,9 @@
 //! Random schedules of faults and inputs for an in-memory cluster, shared by the property and
 //! determinism tests.
 
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
 use bytes::Bytes;
 use engine::testkit::Cluster;
 use engine::{Config, NodeId, Role};
