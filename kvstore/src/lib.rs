@@ -2,6 +2,8 @@
 //!
 //! The node loop, peer transport and server arrive with the rest of the kvstore issue.
 
+pub mod clock;
+pub mod node;
 pub mod resp;
 pub mod state;
 pub mod storage;

@@ -19,6 +19,7 @@
 //! - `machine`: [`StateMachine`], which ties the keyspace and the sessions to
 //!   the Raft index, and its [`Limits`].
 //! - `snapshot`: the serialisable [`Snapshot`].
+//! - `query`: reads as data ([`Query`]), run against the machine by the node.
 //!
 //! # Bounds the state machine relies on
 //! - Keys and values arrive already bounded by the server's request size limit
@@ -38,6 +39,7 @@ mod command;
 mod glob;
 mod keyspace;
 mod machine;
+mod query;
 mod reply;
 mod scan;
 mod session;
@@ -47,6 +49,7 @@ mod writes;
 pub use command::{Command, DecodeError, Request, SessionId, SetCondition};
 pub use keyspace::Value;
 pub use machine::{Limits, StateMachine};
+pub use query::Query;
 pub use reply::{CommandError, Reply};
 pub use scan::{ScanCursor, ScanPage};
 pub use snapshot::{RestoreError, Snapshot};

@@ -21,7 +21,7 @@ use super::keyspace::Keyspace;
 use super::reply::CommandError;
 
 /// Where a SCAN iteration stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ScanCursor {
     /// At the beginning; as a returned cursor, the iteration is complete.
     Start,
