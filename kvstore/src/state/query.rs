@@ -9,15 +9,34 @@ use crate::state::{Reply, ScanCursor, StateMachine};
 /// One read command.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
-    Get { key: Bytes },
+    Get {
+        key: Bytes,
+    },
     /// GETVER: `[value, version]`, or nil if the key is absent.
-    GetVersion { key: Bytes },
-    MGet { keys: Vec<Bytes> },
-    Exists { keys: Vec<Bytes> },
-    StrLen { key: Bytes },
+    GetVersion {
+        key: Bytes,
+    },
+    MGet {
+        keys: Vec<Bytes>,
+    },
+    Exists {
+        keys: Vec<Bytes>,
+    },
+    StrLen {
+        key: Bytes,
+    },
     /// Keys in `[start, end)` in byte order (`end: None` means to the last key).
-    Range { start: Bytes, end: Option<Bytes>, limit: Option<usize>, with_keys: bool },
-    Scan { cursor: ScanCursor, count: usize, pattern: Option<Bytes> },
+    Range {
+        start: Bytes,
+        end: Option<Bytes>,
+        limit: Option<usize>,
+        with_keys: bool,
+    },
+    Scan {
+        cursor: ScanCursor,
+        count: usize,
+        pattern: Option<Bytes>,
+    },
     DbSize,
 }
 
