@@ -120,6 +120,8 @@ mod tests {
         assert_eq!(no_window.validate(), Err(ConfigError::LimitZero { name: "inflight_appends_max" }));
         let zero_election = Config { election_timeout_ms_min: 0, ..base.clone() };
         assert_eq!(zero_election.validate(), Err(ConfigError::ElectionTimeoutZero));
+        let equal_limits = Config { entry_size_bytes_max: base.uncommitted_bytes_max, ..base.clone() };
+        assert_eq!(equal_limits.validate(), Ok(()), "an entry as large as the whole uncommitted budget is allowed");
         let huge_entry = Config { entry_size_bytes_max: base.uncommitted_bytes_max + 1, ..base };
         assert!(matches!(huge_entry.validate(), Err(ConfigError::EntryLargerThanUncommittedLimit { .. })));
     }

@@ -56,3 +56,70 @@ impl Raft {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The invariants have teeth: each test plants one contradiction and expects the check to
+    //! name it.
+
+    use crate::log::RaftLog;
+    use crate::raft::RoleState;
+    use crate::{Config, Entry, EntryKind, Membership, PersistedState, Raft};
+
+    fn follower() -> Raft {
+        Raft::new(1, Config::default(), PersistedState::bootstrap(Membership::new([1, 2, 3])), 1, 0).expect("valid")
+    }
+
+    #[test]
+    #[should_panic(expected = "a follower does not lead")]
+    fn follower_that_thinks_it_leads() {
+        let mut raft = follower();
+        raft.core.leader_id = Some(1);
+        raft.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "a leader voted for itself")]
+    fn leader_that_voted_for_another() {
+        let mut raft = Raft::new(1, Config::default(), PersistedState::bootstrap(Membership::new([1])), 1, 0).unwrap();
+        raft.campaign().expect("a single voter elects itself");
+        assert!(matches!(raft.role, RoleState::Leader(_)));
+        raft.core.voted_for = Some(2);
+        raft.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "commit index past the log")]
+    fn commit_past_the_log() {
+        let mut raft = follower();
+        let entries = raft.core.log.entries().to_vec();
+        raft.core.log = RaftLog::restore(entries, 5, 0);
+        raft.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "log holds an entry from a future term")]
+    fn entry_from_a_future_term() {
+        let mut raft = follower();
+        let mut entries = raft.core.log.entries().to_vec();
+        entries.push(Entry { term: 9, index: 2, kind: EntryKind::Noop });
+        raft.core.log = RaftLog::restore(entries, 1, 0);
+        raft.check_invariants();
+    }
+
+    #[test]
+    #[should_panic(expected = "a candidate voted for itself")]
+    fn candidate_without_its_own_vote() {
+        let mut raft = Raft::new(
+            1,
+            Config { pre_vote: false, ..Config::default() },
+            PersistedState::bootstrap(Membership::new([1, 2, 3])),
+            1,
+            0,
+        )
+        .unwrap();
+        raft.campaign().expect("may campaign");
+        raft.core.voted_for = None;
+        raft.check_invariants();
+    }
+}
