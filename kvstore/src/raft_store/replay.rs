@@ -1,0 +1,104 @@
+//! Replay: turning the WAL's recovered records back into the durable Raft log, batch by
+//! batch, checking every rule a batch had to keep when it was written.
+
+use engine::{Entry, Index};
+
+use super::error::{LogDefect, StoreError};
+use super::records::{decode_entries, decode_hard_state, RECORD_TYPE_ENTRIES, RECORD_TYPE_HARD_STATE};
+use super::shape::LogShape;
+use crate::storage::segment::parse_segment_name;
+use crate::storage::Record;
+
+/// What replay rebuilt from the records.
+#[derive(Debug, Default)]
+pub(super) struct Replayed {
+    /// The durable log, contiguous from index 1.
+    pub(super) entries: Vec<Entry>,
+    /// The same log as the store tracks it, with the hard state in force.
+    pub(super) shape: LogShape,
+    /// How many batches (hard state records) were replayed; 0 for a log never bootstrapped.
+    pub(super) batches: u64,
+    /// Entries records of batches that never got their closing hard state record.
+    pub(super) abandoned_records: usize,
+}
+
+/// An entries record waiting for the hard state record that closes its batch.
+struct Pending {
+    sequence: u64,
+    entries: Vec<Entry>,
+}
+
+/// Replays `records`, in sequence order. `segment_paths` (oldest first) name the file of a
+/// bad record in errors.
+pub(super) fn replay(records: &[Record], segment_paths: &[String]) -> Result<Replayed, StoreError> {
+    let mut replayed = Replayed::default();
+    let mut pending: Vec<Pending> = Vec::new();
+    for record in records {
+        let corrupt = |defect| corrupt_at(segment_paths, record.sequence, defect);
+        match record.record_type {
+            RECORD_TYPE_ENTRIES => {
+                let entries = decode_entries(&record.payload).map_err(corrupt)?;
+                pending.push(Pending { sequence: record.sequence, entries });
+            }
+            RECORD_TYPE_HARD_STATE => {
+                let result = close_batch(&mut replayed, &mut pending, record);
+                result.map_err(|(sequence, defect)| corrupt_at(segment_paths, sequence, defect))?;
+            }
+            record_type => return Err(corrupt(LogDefect::UnknownRecordType { record_type })),
+        }
+    }
+    // A batch without its hard state record was cut short by a crash or a failed write:
+    // `persist` never returned Ok for it, so nobody relies on it.
+    replayed.abandoned_records += pending.len();
+    Ok(replayed)
+}
+
+/// Applies the batch a hard state record closes: its entries records, then its hard state.
+/// Pending entries records before the batch belong to one that was abandoned. A defect
+/// comes with the sequence of the record that has it.
+fn close_batch(replayed: &mut Replayed, pending: &mut Vec<Pending>, record: &Record) -> Result<(), (u64, LogDefect)> {
+    let at_closing = |defect| (record.sequence, defect);
+    let closing = decode_hard_state(&record.payload).map_err(at_closing)?;
+    let declared = closing.entries_records;
+    let present = pending.len();
+    let batch_size = usize::try_from(declared).ok().filter(|size| *size <= present);
+    let batch_size = batch_size.ok_or(LogDefect::BatchShort { declared, present }).map_err(at_closing)?;
+    replayed.abandoned_records += present - batch_size;
+    let batch: Vec<Pending> = pending.drain(..).skip(present - batch_size).collect();
+    let batch_sequence = batch.first().map_or(record.sequence, |first| first.sequence);
+    for part in &batch {
+        replayed.shape.check_entries(&part.entries).map_err(|defect| (part.sequence, defect))?;
+        replace_suffix(&mut replayed.entries, &part.entries);
+        replayed.shape.apply_entries(&part.entries, batch_sequence);
+    }
+    let last_index = replayed.shape.last_index();
+    let last_term = replayed.shape.term_at(last_index).unwrap_or(0);
+    replayed.shape.check_hard_state(&closing.hard_state, last_index, last_term).map_err(at_closing)?;
+    replayed.shape.apply_hard_state(closing.hard_state);
+    replayed.batches += 1;
+    Ok(())
+}
+
+/// Replaces everything from the first of `entries` on; they were checked to start within
+/// the log or right after it.
+fn replace_suffix(log: &mut Vec<Entry>, entries: &[Entry]) {
+    let first_index: Index = entries.first().map_or(1, |entry| entry.index);
+    let kept = usize::try_from(first_index - 1).expect("a checked index fits in memory");
+    log.truncate(kept);
+    log.extend_from_slice(entries);
+}
+
+fn corrupt_at(segment_paths: &[String], sequence: u64, defect: LogDefect) -> StoreError {
+    StoreError::Corrupt { path: segment_holding(segment_paths, sequence), sequence, defect }
+}
+
+/// The path of the segment whose records include `sequence`: the last one starting at or
+/// before it.
+fn segment_holding(segment_paths: &[String], sequence: u64) -> String {
+    let first_sequence = |path: &String| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        parse_segment_name(name).unwrap_or(0)
+    };
+    let holding = segment_paths.iter().rev().find(|path| first_sequence(path) <= sequence);
+    holding.cloned().unwrap_or_else(|| "the WAL".to_string())
+}
