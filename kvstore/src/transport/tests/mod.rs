@@ -1,0 +1,5 @@
+mod codec;
+#[cfg(not(madsim))]
+mod loopback;
+#[cfg(madsim)]
+mod simulated;
