@@ -19,7 +19,8 @@ pub struct MonotonicClock {
 }
 
 impl MonotonicClock {
-    pub fn new() -> Arc<dyn Clock> {
+    /// A shared clock starting now.
+    pub fn shared() -> Arc<dyn Clock> {
         Arc::new(MonotonicClock { origin: Instant::now() })
     }
 }

@@ -3,7 +3,12 @@
 //! The node loop, peer transport and server arrive with the rest of the kvstore issue.
 
 pub mod clock;
+pub mod config;
 pub mod node;
+pub mod process;
+pub mod raft_store;
 pub mod resp;
+pub mod server;
 pub mod state;
 pub mod storage;
+pub mod transport;

@@ -19,7 +19,7 @@ pub enum ReadMode {
 }
 
 /// Why a write got no reply from the state machine.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum WriteError {
     /// The write certainly did not take effect; the client may retry it.
     #[error("{reason}")]
@@ -31,7 +31,7 @@ pub enum WriteError {
 }
 
 /// Why a read got no reply.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ReadError {
     #[error("{reason}")]
     Unavailable { reason: String },

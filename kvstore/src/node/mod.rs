@@ -1,5 +1,134 @@
-//! The node: one Raft group with its storage, state machine and peers, driven by one loop.
+//! The node: one Raft group with its durable log, state machine and peers, driven by one loop
+//! ([`driver`]). The server reaches it through [`NodeHandle`], which implements [`Backend`].
+//!
+//! Code map:
+//! - `api`: the [`Backend`] trait and its types, what the server may ask.
+//! - `peer`: [`PeerMessage`], what nodes say to each other (Raft traffic and forwarding).
+//! - `pending`: requests accepted and not yet answered, and where each stands.
+//! - `driver`: the loop that turns Ready batches into I/O.
 
 pub mod api;
+pub mod driver;
+pub mod peer;
+mod pending;
+
+use std::sync::Arc;
+
+use engine::{NodeId, PersistedState, Raft};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub use api::{Backend, NodeStatus, ReadError, ReadMode, WriteError};
+pub use driver::{ClientRequest, LogStore, LoopConfig, NodeError, PeerSender};
+pub use peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
+
+use crate::clock::Clock;
+use crate::state::{Command, Limits, Query, Reply, Request, SessionId, StateMachine};
+use driver::Driver;
+
+/// Everything a node is built from. The caller opens the store and starts the transport, so
+/// the same node runs on the real file system and network, or on simulated ones.
+#[derive(Debug)]
+pub struct NodeParts<S, P> {
+    pub id: NodeId,
+    pub raft_config: engine::Config,
+    pub loop_config: LoopConfig,
+    pub limits: Limits,
+    /// Seeds the engine's randomised election timeouts.
+    pub seed: u64,
+    pub persisted: PersistedState,
+    pub store: S,
+    pub peers: P,
+    pub inbound: mpsc::Receiver<(NodeId, PeerMessage)>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How the server (and the process) talks to a running node. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    requests: mpsc::Sender<ClientRequest>,
+    status: watch::Receiver<NodeStatus>,
+}
+
+/// Starts the node loop as a task. Returns the handle and the task, which ends when the node
+/// is shut down or its storage fails.
+pub fn spawn<S: LogStore, P: PeerSender>(
+    parts: NodeParts<S, P>,
+) -> Result<(NodeHandle, tokio::task::JoinHandle<Result<(), NodeError>>), engine::InitError> {
+    let now_ms = parts.clock.now_ms();
+    let raft = Raft::new(parts.id, parts.raft_config, parts.persisted, parts.seed, now_ms)?;
+    let (requests_sender, requests) = mpsc::channel(64 * 1024);
+    // The state machine lives in memory: it is rebuilt by applying the log from the start.
+    let machine = StateMachine::new(parts.limits);
+    let placeholder = NodeStatus {
+        id: parts.id,
+        role: raft.role(),
+        term: raft.term(),
+        leader_id: None,
+        commit_index: raft.commit_index(),
+        applied_index: 0,
+        last_log_index: raft.log().last_index(),
+        log_entries: raft.log().entries().len() as u64,
+        voters: raft.membership().voters.iter().copied().collect(),
+    };
+    let (status_sender, status) = watch::channel(placeholder);
+    let driver = Driver {
+        raft,
+        store: parts.store,
+        machine,
+        peers: parts.peers,
+        clock: parts.clock,
+        config: parts.loop_config,
+        requests,
+        inbound: parts.inbound,
+        status: status_sender,
+        pending: Default::default(),
+    };
+    let task = tokio::spawn(driver.run());
+    Ok((NodeHandle { requests: requests_sender, status }, task))
+}
+
+impl NodeHandle {
+    /// Asks the loop to stop; pending requests are answered with errors.
+    pub async fn shutdown(&self) {
+        let _ = self.requests.send(ClientRequest::Shutdown).await;
+    }
+
+    /// Waits until the node's status satisfies `condition`.
+    pub async fn wait_for(&self, condition: impl Fn(&NodeStatus) -> bool) -> NodeStatus {
+        let mut status = self.status.clone();
+        let result = status.wait_for(|current| condition(current)).await.map(|current| current.clone());
+        result.unwrap_or_else(|_| self.status())
+    }
+}
+
+impl Backend for NodeHandle {
+    async fn register_session(&self) -> Result<SessionId, WriteError> {
+        let request = Request { session: None, sequence: 0, command: Command::RegisterSession };
+        match self.write(request).await? {
+            Reply::Integer(id) if id > 0 => Ok(SessionId(id as u64)),
+            other => {
+                Err(WriteError::NotApplied { reason: format!("ERR unexpected session registration reply {other:?}") })
+            }
+        }
+    }
+
+    async fn write(&self, request: Request) -> Result<Reply, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || WriteError::NotApplied { reason: "the node is not running".to_string() };
+        self.requests.send(ClientRequest::Write { request, reply }).await.map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| {
+            Err(WriteError::OutcomeUnknown { reason: "the node stopped while the write was in flight".to_string() })
+        })
+    }
+
+    async fn read(&self, query: Query, mode: ReadMode) -> Result<Reply, ReadError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ReadError::Unavailable { reason: "the node is not running".to_string() };
+        self.requests.send(ClientRequest::Read { query, mode, reply }).await.map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    fn status(&self) -> NodeStatus {
+        self.status.borrow().clone()
+    }
+}

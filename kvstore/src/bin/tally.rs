@@ -1,0 +1,142 @@
+//! `tally`: the Tally server, and (later) its admin and benchmark tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use kvstore::config::ConfigFile;
+
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about = "A replicated key-value store that speaks the Redis protocol")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs one node of a cluster.
+    Server(ServerArgs),
+}
+
+/// Every flag has a key of the same name (with underscores) in the optional TOML file; a flag
+/// overrides the file.
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// A TOML file with any of the settings below.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long)]
+    id: Option<u64>,
+    /// The cluster's name; a data directory of another cluster is refused. Default: tally.
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// Where Redis clients connect, e.g. 127.0.0.1:7001.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Where peers connect. Default: this node's address in --peers.
+    #[arg(long)]
+    raft_listen: Option<std::net::SocketAddr>,
+    /// Every voter's peer address, this node's included: 1=127.0.0.1:7101,2=127.0.0.1:7102,...
+    #[arg(long)]
+    peers: Option<String>,
+    /// This node's data directory (created if missing).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Require AUTH with this password, as Redis' requirepass does.
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// The largest request accepted, in bytes. Default: 512 MiB, as Redis.
+    #[arg(long)]
+    request_size_bytes_max: Option<usize>,
+    /// How often the Raft clock advances. Default: 10.
+    #[arg(long)]
+    tick_interval_ms: Option<u64>,
+    /// Default: 100.
+    #[arg(long)]
+    heartbeat_interval_ms: Option<u64>,
+    /// Default: 1000.
+    #[arg(long)]
+    election_timeout_ms_min: Option<u64>,
+    /// Default: 2000.
+    #[arg(long)]
+    election_timeout_ms_max: Option<u64>,
+    /// Every request is answered within this, with an error if need be. Default: 10000.
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
+    /// The read mode connections start in: linearizable (default) or stale.
+    #[arg(long)]
+    read_mode: Option<String>,
+}
+
+impl ServerArgs {
+    fn into_config_file(self) -> ConfigFile {
+        ConfigFile {
+            id: self.id,
+            cluster_id: self.cluster_id,
+            listen: self.listen,
+            raft_listen: self.raft_listen,
+            peers: self.peers,
+            data: self.data,
+            metrics_listen: self.metrics_listen,
+            requirepass: self.requirepass,
+            request_size_bytes_max: self.request_size_bytes_max,
+            tick_interval_ms: self.tick_interval_ms,
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            election_timeout_ms_min: self.election_timeout_ms_min,
+            election_timeout_ms_max: self.election_timeout_ms_max,
+            request_timeout_ms: self.request_timeout_ms,
+            read_mode: self.read_mode,
+        }
+    }
+}
+
+fn load_config(mut args: ServerArgs) -> Result<kvstore::config::ProcessConfig, String> {
+    let file = match args.config.take() {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            ConfigFile::parse_toml(&text)?
+        }
+        None => ConfigFile::default(),
+    };
+    file.overridden_by(args.into_config_file()).resolve()
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Server(args) => {
+            let config = match load_config(args) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("tally: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            run_server(config)
+        }
+    }
+}
+
+#[tokio::main]
+async fn run_server(config: kvstore::config::ProcessConfig) -> ExitCode {
+    match kvstore::process::run_until_signal(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("tally: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

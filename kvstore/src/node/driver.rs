@@ -1,0 +1,457 @@
+//! The node loop: one task owns the Raft engine, the durable log and the state machine, and
+//! turns the engine's Ready batches into I/O.
+//!
+//! Each turn of the loop waits for a tick, a peer message or a client request; drains whatever
+//! else is already queued (so a burst of requests becomes one append and one fsync); submits
+//! waiting requests (proposes them as leader, forwards them otherwise); then processes Ready
+//! batches until the engine has nothing more: send `messages_now`, persist with one fsync, send
+//! `messages_after_persist`, apply committed entries and answer the requests they settle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engine::{Entry, EntryKind, HardState, NodeId, ProposeError, Raft, Ready, Role};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+use crate::node::api::{NodeStatus, ReadError, ReadMode, WriteError};
+use crate::node::peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
+use crate::node::pending::{Forwarded, Pending, PendingRead, PendingWrite, Responder};
+use crate::state::{Query, Reply, Request, StateMachine};
+
+/// Timing of the node loop and of client requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopConfig {
+    /// How often the engine's clock advances.
+    pub tick_interval_ms: u64,
+    /// Every client request is answered within this, with an error if need be.
+    pub request_timeout_ms: u64,
+    /// A forwarded request unanswered for this long is sent again (to the leader known then).
+    pub forward_patience_ms: u64,
+    /// How many queued inputs one loop turn takes before it processes a Ready.
+    pub batch_inputs_max: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        LoopConfig {
+            tick_interval_ms: 10,
+            request_timeout_ms: 10_000,
+            forward_patience_ms: 3_000,
+            batch_inputs_max: 4096,
+        }
+    }
+}
+
+/// Durable storage for the engine's log and hard state, as the loop needs it.
+pub trait LogStore: Send + 'static {
+    /// Writes a Ready's entries, then its hard state, with one fsync. An error is fatal.
+    fn persist(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), String>;
+}
+
+/// Where the loop sends peer messages. The transport queues and never blocks the loop.
+pub trait PeerSender: Send + 'static {
+    fn send(&self, to: NodeId, message: PeerMessage);
+}
+
+/// A request from a local connection.
+#[derive(Debug)]
+pub enum ClientRequest {
+    Write {
+        request: Request,
+        reply: oneshot::Sender<Result<Reply, WriteError>>,
+    },
+    Read {
+        query: Query,
+        mode: ReadMode,
+        reply: oneshot::Sender<Result<Reply, ReadError>>,
+    },
+    /// Stops the loop after its current turn.
+    Shutdown,
+}
+
+/// Why the node stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("storage failed, the node must stop: {0}")]
+    Storage(String),
+}
+
+/// The loop's state.
+pub struct Driver<S: LogStore, P: PeerSender> {
+    pub(crate) raft: Raft,
+    pub(crate) store: S,
+    pub(crate) machine: StateMachine,
+    pub(crate) peers: P,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: LoopConfig,
+    pub(crate) requests: mpsc::Receiver<ClientRequest>,
+    pub(crate) inbound: mpsc::Receiver<(NodeId, PeerMessage)>,
+    pub(crate) status: watch::Sender<NodeStatus>,
+    pub(crate) pending: Pending,
+}
+
+impl<S: LogStore, P: PeerSender> std::fmt::Debug for Driver<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("id", &self.raft.id()).field("role", &self.raft.role()).finish()
+    }
+}
+
+enum Input {
+    Tick,
+    Client(ClientRequest),
+    Peer(NodeId, PeerMessage),
+    Closed,
+}
+
+impl<S: LogStore, P: PeerSender> Driver<S, P> {
+    /// Runs until shut down, or until storage fails (then every pending request is answered
+    /// with an error and the error is returned: the process must stop).
+    pub async fn run(mut self) -> Result<(), NodeError> {
+        let mut next_tick_ms = self.clock.now_ms() + self.config.tick_interval_ms;
+        loop {
+            let wait_ms = next_tick_ms.saturating_sub(self.clock.now_ms());
+            // Biased: tokio's random branch choice is not seeded by the simulator. Peer traffic
+            // first keeps the cluster healthy under client load; the tick cannot starve, since
+            // its deadline is checked on every turn.
+            let input = tokio::select! {
+                biased;
+                message = self.inbound.recv() => message.map_or(Input::Closed, |(from, m)| Input::Peer(from, m)),
+                request = self.requests.recv() => request.map_or(Input::Closed, Input::Client),
+                _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => Input::Tick,
+            };
+            if !self.take_input(input) || !self.drain_queued_inputs() {
+                self.fail_everything("the node is shutting down");
+                return Ok(());
+            }
+            let now_ms = self.clock.now_ms();
+            if now_ms >= next_tick_ms {
+                self.raft.tick(now_ms);
+                self.sweep(now_ms);
+                next_tick_ms = now_ms + self.config.tick_interval_ms;
+            }
+            self.submit_waiting(now_ms);
+            if let Err(error) = self.process_ready() {
+                tracing::error!(%error, "stopping the node");
+                self.fail_everything("the node stopped after a storage failure");
+                return Err(error);
+            }
+            self.publish_status();
+        }
+    }
+
+    /// Returns false when the loop must stop.
+    fn take_input(&mut self, input: Input) -> bool {
+        match input {
+            Input::Tick => true,
+            Input::Closed | Input::Client(ClientRequest::Shutdown) => false,
+            Input::Client(request) => {
+                self.on_client_request(request);
+                true
+            }
+            Input::Peer(from, message) => {
+                self.on_peer_message(from, message);
+                true
+            }
+        }
+    }
+
+    /// Takes what is already queued, up to the batch limit, without waiting.
+    fn drain_queued_inputs(&mut self) -> bool {
+        for _ in 0..self.config.batch_inputs_max {
+            let input = if let Ok(request) = self.requests.try_recv() {
+                Input::Client(request)
+            } else if let Ok((from, message)) = self.inbound.try_recv() {
+                Input::Peer(from, message)
+            } else {
+                return true;
+            };
+            if !self.take_input(input) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn on_client_request(&mut self, request: ClientRequest) {
+        let deadline_ms = self.clock.now_ms() + self.config.request_timeout_ms;
+        match request {
+            ClientRequest::Write { request, reply } => self.pending.waiting_writes.push_back(PendingWrite {
+                request,
+                responder: Responder::Local(reply),
+                deadline_ms,
+                maybe_applied: false,
+            }),
+            ClientRequest::Read { query, mode: ReadMode::Stale, reply } => {
+                let _ = reply.send(Ok(query.execute(&self.machine)));
+            }
+            ClientRequest::Read { query, mode: ReadMode::Linearizable, reply } => self
+                .pending
+                .waiting_reads
+                .push_back(PendingRead { query, responder: Responder::Local(reply), deadline_ms }),
+            ClientRequest::Shutdown => unreachable!("handled by take_input"),
+        }
+    }
+
+    fn on_peer_message(&mut self, from: NodeId, message: PeerMessage) {
+        let deadline_ms = self.clock.now_ms() + self.config.request_timeout_ms;
+        match message {
+            PeerMessage::Raft(message) => {
+                if let Err(error) = self.raft.step(message) {
+                    tracing::warn!(peer = from, %error, "dropped a peer message");
+                }
+            }
+            PeerMessage::Forward { id, request } if self.raft.role() != Role::Leader => {
+                // The sender believes we lead; we do not (any more). Say so: it will retry.
+                let reason = format!("node {} is not the leader", self.raft.id());
+                let outcome = match request {
+                    ForwardedRequest::Write(_) => ForwardedOutcome::Write(Err(WriteError::NotApplied { reason })),
+                    ForwardedRequest::Read(_) => ForwardedOutcome::Read(Err(ReadError::Unavailable { reason })),
+                };
+                self.peers.send(from, PeerMessage::ForwardReply { id, outcome });
+            }
+            PeerMessage::Forward { id, request: ForwardedRequest::Write(request) } => {
+                let responder = Responder::Peer { node: from, forward_id: id };
+                self.pending.waiting_writes.push_back(PendingWrite {
+                    request,
+                    responder,
+                    deadline_ms,
+                    maybe_applied: false,
+                });
+            }
+            PeerMessage::Forward { id, request: ForwardedRequest::Read(query) } => {
+                let responder = Responder::Peer { node: from, forward_id: id };
+                self.pending.waiting_reads.push_back(PendingRead { query, responder, deadline_ms });
+            }
+            PeerMessage::ForwardReply { id, outcome } => self.on_forward_reply(id, outcome),
+        }
+    }
+
+    /// A leader answered a forwarded request. A failure is not final: the request goes back
+    /// to waiting and is tried again (writes under the same session, so at most once) until
+    /// its deadline.
+    fn on_forward_reply(&mut self, id: u64, outcome: ForwardedOutcome) {
+        let Some(forwarded) = self.pending.forwarded.remove(&id) else { return };
+        match (forwarded, outcome) {
+            (Forwarded::Write { write, .. }, ForwardedOutcome::Write(Ok(reply))) => self.answer_write(write, Ok(reply)),
+            (Forwarded::Read { read, .. }, ForwardedOutcome::Read(Ok(reply))) => self.answer_read(read, Ok(reply)),
+            (Forwarded::Write { write, .. }, _) => self.pending.waiting_writes.push_back(write),
+            (Forwarded::Read { read, .. }, _) => self.pending.waiting_reads.push_back(read),
+        }
+    }
+
+    /// Sends waiting requests on their way: proposed here if we lead, forwarded if another
+    /// node does, left waiting if no leader is known.
+    fn submit_waiting(&mut self, now_ms: u64) {
+        if self.raft.role() == Role::Leader {
+            self.propose_waiting_writes();
+            self.propose_read_barrier();
+        } else if let Some(leader) = self.raft.leader_id().filter(|&leader| leader != self.raft.id()) {
+            self.forward_waiting(leader, now_ms);
+        }
+    }
+
+    fn propose_waiting_writes(&mut self) {
+        while let Some(mut write) = self.pending.waiting_writes.pop_front() {
+            match self.raft.propose(Bytes::from(write.request.encode())) {
+                Ok(index) => {
+                    write.maybe_applied = true;
+                    self.pending.proposed_writes.insert(index, (self.raft.term(), write));
+                }
+                Err(ProposeError::EntryTooLarge { size_bytes, limit_bytes }) => {
+                    let reason =
+                        format!("ERR write of {size_bytes} bytes exceeds the entry limit of {limit_bytes} bytes");
+                    self.answer_write(write, Err(WriteError::NotApplied { reason }));
+                }
+                Err(ProposeError::NotLeader { .. } | ProposeError::UncommittedLimitReached { .. }) => {
+                    // Not leading after all, or back-pressure: try again on a later turn.
+                    self.pending.waiting_writes.push_front(write);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One empty entry serves every read waiting now: once it is applied, the state machine
+    /// reflects every write acknowledged before those reads began (a read through the log).
+    fn propose_read_barrier(&mut self) {
+        if self.pending.waiting_reads.is_empty() {
+            return;
+        }
+        if let Ok(index) = self.raft.propose(Bytes::new()) {
+            let reads: Vec<PendingRead> = self.pending.waiting_reads.drain(..).collect();
+            self.pending.barrier_reads.insert(index, (self.raft.term(), reads));
+        }
+    }
+
+    fn forward_waiting(&mut self, leader: NodeId, now_ms: u64) {
+        while let Some(mut write) = self.pending.waiting_writes.pop_front() {
+            let id = self.pending.allocate_forward_id();
+            let request = ForwardedRequest::Write(write.request.clone());
+            self.peers.send(leader, PeerMessage::Forward { id, request });
+            write.maybe_applied = true;
+            self.pending.forwarded.insert(id, Forwarded::Write { write, leader, sent_ms: now_ms });
+        }
+        while let Some(read) = self.pending.waiting_reads.pop_front() {
+            let id = self.pending.allocate_forward_id();
+            let request = ForwardedRequest::Read(read.query.clone());
+            self.peers.send(leader, PeerMessage::Forward { id, request });
+            self.pending.forwarded.insert(id, Forwarded::Read { read, leader, sent_ms: now_ms });
+        }
+    }
+
+    /// Processes Ready batches until the engine has nothing more to do.
+    fn process_ready(&mut self) -> Result<(), NodeError> {
+        loop {
+            let mut ready = self.raft.ready();
+            if ready.is_empty() {
+                return Ok(());
+            }
+            self.send_raft(std::mem::take(&mut ready.messages_now));
+            if ready.needs_persist() {
+                self.store.persist(ready.hard_state, &ready.entries_to_persist).map_err(NodeError::Storage)?;
+                if let Some((index, term)) = ready.persisted_position() {
+                    self.raft.on_persisted(index, term);
+                }
+            }
+            self.send_raft(std::mem::take(&mut ready.messages_after_persist));
+            self.apply(ready);
+        }
+    }
+
+    fn send_raft(&self, messages: Vec<engine::Message>) {
+        for message in messages {
+            self.peers.send(message.to, PeerMessage::Raft(message));
+        }
+    }
+
+    fn apply(&mut self, ready: Ready) {
+        let Some(last_index) = ready.entries_to_apply.last().map(|entry| entry.index) else { return };
+        for entry in ready.entries_to_apply {
+            self.apply_entry(entry);
+        }
+        self.raft.on_applied(last_index).expect("applied what the engine handed out");
+    }
+
+    /// Applies one committed entry and answers the requests it settles. A request proposed at
+    /// this index in another term lost its place in the log: it was not applied, so it is
+    /// submitted again.
+    fn apply_entry(&mut self, entry: Entry) {
+        let Entry { index, term, kind } = entry;
+        let reply = match &kind {
+            EntryKind::Normal(data) if !data.is_empty() => Some(self.machine.apply_encoded(index, data)),
+            _ => {
+                self.machine.apply_empty(index);
+                None
+            }
+        };
+        if let Some((proposed_term, write)) = self.pending.proposed_writes.remove(&index) {
+            match reply {
+                Some(reply) if proposed_term == term => self.answer_write(write, Ok(reply)),
+                _ => self.pending.waiting_writes.push_back(write),
+            }
+        }
+        if let Some((barrier_term, reads)) = self.pending.barrier_reads.remove(&index) {
+            let is_our_barrier = barrier_term == term && matches!(&kind, EntryKind::Normal(data) if data.is_empty());
+            for read in reads {
+                if is_our_barrier {
+                    let reply = read.query.execute(&self.machine);
+                    self.answer_read(read, Ok(reply));
+                } else {
+                    self.pending.waiting_reads.push_back(read);
+                }
+            }
+        }
+    }
+
+    /// Periodic upkeep: re-send forwards whose leader changed or went quiet, and answer every
+    /// request whose deadline passed.
+    fn sweep(&mut self, now_ms: u64) {
+        self.pending.take_stale_forwards(self.raft.leader_id(), now_ms, self.config.forward_patience_ms);
+        let (writes, reads) = self.pending.take_expired(now_ms);
+        let timeout_ms = self.config.request_timeout_ms;
+        for write in writes {
+            let error = if write.maybe_applied {
+                WriteError::OutcomeUnknown {
+                    reason: format!("no answer within {timeout_ms} ms: the write may or may not have been applied"),
+                }
+            } else {
+                WriteError::NotApplied {
+                    reason: format!("no leader within {timeout_ms} ms: the write was not applied"),
+                }
+            };
+            self.answer_write(write, Err(error));
+        }
+        for read in reads {
+            let reason = format!("no leader answered within {timeout_ms} ms");
+            self.answer_read(read, Err(ReadError::Unavailable { reason }));
+        }
+    }
+
+    fn answer_write(&self, write: PendingWrite, outcome: Result<Reply, WriteError>) {
+        match write.responder {
+            Responder::Local(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Responder::Peer { node, forward_id } => {
+                let message = PeerMessage::ForwardReply { id: forward_id, outcome: ForwardedOutcome::Write(outcome) };
+                self.peers.send(node, message);
+            }
+        }
+    }
+
+    fn answer_read(&self, read: PendingRead, outcome: Result<Reply, ReadError>) {
+        match read.responder {
+            Responder::Local(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Responder::Peer { node, forward_id } => {
+                let message = PeerMessage::ForwardReply { id: forward_id, outcome: ForwardedOutcome::Read(outcome) };
+                self.peers.send(node, message);
+            }
+        }
+    }
+
+    /// Answers everything in flight: writes that may have reached a log get "outcome unknown".
+    fn fail_everything(&mut self, reason: &str) {
+        let far_future_ms = u64::MAX;
+        let (writes, reads) = self.pending.take_expired(far_future_ms);
+        for write in writes {
+            let reason = reason.to_string();
+            let error = if write.maybe_applied {
+                WriteError::OutcomeUnknown { reason }
+            } else {
+                WriteError::NotApplied { reason }
+            };
+            self.answer_write(write, Err(error));
+        }
+        for read in reads {
+            self.answer_read(read, Err(ReadError::Unavailable { reason: reason.to_string() }));
+        }
+    }
+
+    pub(crate) fn current_status(&self) -> NodeStatus {
+        let log = self.raft.log();
+        NodeStatus {
+            id: self.raft.id(),
+            role: self.raft.role(),
+            term: self.raft.term(),
+            leader_id: self.raft.leader_id(),
+            commit_index: self.raft.commit_index(),
+            applied_index: log.applied_index(),
+            last_log_index: log.last_index(),
+            log_entries: log.entries().len() as u64,
+            voters: self.raft.membership().voters.iter().copied().collect(),
+        }
+    }
+
+    fn publish_status(&self) {
+        let status = self.current_status();
+        self.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+}

@@ -1,0 +1,185 @@
+//! One Tally process: opens the durable log, starts the peer transport, the node loop and the
+//! RESP server, and stops them. The `tally` binary runs it on the real file system; the
+//! simulator runs [`start`] on a simulated disk and clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use engine::{Entry, HardState, Membership, NodeId};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, MonotonicClock};
+use crate::config::ProcessConfig;
+use crate::node::{self, LogStore, LoopConfig, NodeError, NodeHandle, NodeParts, PeerMessage, PeerSender};
+use crate::raft_store::{Identity, RaftStore};
+use crate::server::{Server, ServerConfig, ServerMetrics};
+use crate::state::Limits;
+use crate::storage::{Disk, FsDisk, WalConfig};
+use crate::transport::{Transport, TransportConfig, TransportStatus};
+
+/// Messages waiting for the node loop; beyond this the transport's inbound side waits.
+const INBOUND_QUEUE_MESSAGES_MAX: usize = 64 * 1024;
+
+/// A started process. Dropping it stops the transport and server tasks.
+#[derive(Debug)]
+pub struct RunningProcess {
+    pub node: NodeHandle,
+    pub client_address: SocketAddr,
+    pub raft_address: SocketAddr,
+    pub server_metrics: Arc<ServerMetrics>,
+    node_task: JoinHandle<Result<(), NodeError>>,
+    server_task: JoinHandle<()>,
+    transport: Arc<Transport<PeerMessage>>,
+}
+
+impl<D: Disk + Send + 'static> LogStore for RaftStore<D> {
+    fn persist(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), String> {
+        RaftStore::persist(self, hard_state, entries).map_err(|error| error.to_string())
+    }
+}
+
+/// The node loop's way out to the network.
+struct TransportSender(Arc<Transport<PeerMessage>>);
+
+impl PeerSender for TransportSender {
+    fn send(&self, to: NodeId, message: PeerMessage) {
+        // A message the transport cannot queue is dropped and counted there: Raft retries.
+        let _ = self.0.send(to, message);
+    }
+}
+
+/// Opens the data on `disk`, then starts the transport, node and server.
+pub async fn start<D: Disk + Send + 'static>(
+    config: &ProcessConfig,
+    disk: D,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunningProcess> {
+    let identity = Identity { cluster_id: config.cluster_id.clone(), node_id: config.id };
+    let membership = Membership::new(config.peers.keys().copied());
+    let (store, recovered) = RaftStore::open(disk, identity, membership, WalConfig::default())
+        .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+    report_recovery(config, &recovered);
+
+    let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE_MESSAGES_MAX);
+    let peers = config.peers.iter().filter(|(&id, _)| id != config.id).map(|(&id, &address)| (id, address)).collect();
+    let mut transport_config = TransportConfig::new(config.id, config.cluster_id.clone(), config.raft_listen, peers);
+    transport_config.client_address = Some(config.listen.to_string());
+    let transport =
+        Arc::new(Transport::start(transport_config, inbound_sender).await.context("cannot start the peer transport")?);
+    let raft_address = transport.local_address();
+
+    let parts = NodeParts {
+        id: config.id,
+        raft_config: config.raft.clone(),
+        loop_config: LoopConfig {
+            tick_interval_ms: config.tick_interval_ms,
+            request_timeout_ms: config.request_timeout_ms,
+            ..LoopConfig::default()
+        },
+        limits: Limits::default(),
+        seed: seed_for(&config.cluster_id, config.id),
+        persisted: recovered.state,
+        store,
+        peers: TransportSender(Arc::clone(&transport)),
+        inbound,
+        clock,
+    };
+    let (node, node_task) = node::spawn(parts).context("cannot start the Raft node")?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen for clients on {}", config.listen))?;
+    let client_address = listener.local_addr()?;
+    let server_config = ServerConfig {
+        request_size_bytes_max: config.request_size_bytes_max,
+        requirepass: config.requirepass.clone(),
+        default_read_mode: config.read_mode,
+        ..ServerConfig::default()
+    };
+    let server = Server::new(node.clone(), server_config);
+    let server_metrics = server.metrics();
+    let server_task = tokio::spawn(async move { server.serve(listener).await });
+    tracing::info!(id = config.id, clients = %client_address, raft = %raft_address, "node started");
+    Ok(RunningProcess { node, client_address, raft_address, server_metrics, node_task, server_task, transport })
+}
+
+fn report_recovery(config: &ProcessConfig, recovered: &crate::raft_store::Recovered) {
+    if recovered.bootstrapped {
+        tracing::info!(data = %config.data.display(), cluster = %config.cluster_id, "initialised a new data directory");
+    }
+    if let Some(torn) = &recovered.torn_tail {
+        tracing::warn!(?torn, "truncated a torn write at the end of the log (a crash interrupted it)");
+    }
+    if recovered.abandoned_records > 0 {
+        tracing::warn!(records = recovered.abandoned_records, "ignored an incomplete batch a crash interrupted");
+    }
+    let entries = recovered.state.entries.len();
+    tracing::info!(entries, term = recovered.state.hard_state.term, "recovered the Raft log");
+}
+
+/// Election timeouts must differ between nodes; any stable mix of the cluster and node id does.
+fn seed_for(cluster_id: &str, id: NodeId) -> u64 {
+    let cluster_hash = cluster_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    cluster_hash ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl RunningProcess {
+    /// Connection states and counters of the peer transport.
+    pub fn transport_status(&self) -> TransportStatus {
+        self.transport.status()
+    }
+
+    /// Stops accepting clients, stops the node (answering what is in flight) and the transport.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        self.server_task.abort();
+        self.node.shutdown().await;
+        let result = self.node_task.await.unwrap_or(Ok(()));
+        if let Ok(transport) = Arc::try_unwrap(self.transport) {
+            transport.shutdown().await;
+        }
+        result
+    }
+
+    /// Waits until the node loop ends on its own, which only a storage failure causes.
+    async fn node_stopped(&mut self) -> Result<(), NodeError> {
+        (&mut self.node_task).await.unwrap_or(Ok(()))
+    }
+}
+
+/// Runs a process on the real file system until SIGINT or SIGTERM (a clean shutdown), or
+/// until the node stops by itself (a storage failure: an error, so the exit code says so).
+pub async fn run_until_signal(config: ProcessConfig) -> anyhow::Result<()> {
+    let disk = FsDisk::open(&config.data).with_context(|| format!("cannot open {}", config.data.display()))?;
+    let mut process = start(&config, disk, MonotonicClock::shared()).await?;
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            process.shutdown().await?;
+            Ok(())
+        }
+        result = process.node_stopped() => {
+            result?;
+            anyhow::bail!("the node loop ended unexpectedly")
+        }
+    }
+}
+
+#[cfg(not(madsim))]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(madsim)]
+async fn shutdown_signal() {
+    // The simulator stops nodes by killing them; there are no signals.
+    std::future::pending::<()>().await
+}
