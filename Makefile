@@ -8,7 +8,7 @@ SIM_ENV := RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim
 
 help:
 	@echo "make test              lint, build and run the whole suite (what CI runs)"
-	@echo "make run               start a local 3-node cluster (arrives with the server)"
+	@echo "make run               build and start a local 3-node cluster (RUN_DIR=run/local)"
 	@echo "make test-engine-long  the engine property tests with 20x more schedules"
 	@echo "make bench             criterion benchmark of the engine"
 	@echo "make mutants           mutation testing of the engine (cargo-mutants; slow)"
@@ -39,8 +39,11 @@ mutants:
 	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants
 	$(CARGO) mutants -p engine --timeout 300 --test-tool cargo -- --all-features
 
+# A local 3-node cluster; data and logs under $(RUN_DIR). Ctrl-C stops it.
+RUN_DIR ?= run/local
 run:
-	@echo "make run arrives with the tally server (issue 3): nothing to run yet." >&2; exit 1
+	$(CARGO) build --release -p kvstore --bin tally
+	RUN_DIR=$(RUN_DIR) scripts/run-local-cluster.sh
 
 sim sim-long:
 	@echo "the simulator arrives with the sim issue (issue 4): nothing to run yet." >&2; exit 1

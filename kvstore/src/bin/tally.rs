@@ -109,7 +109,9 @@ fn load_config(mut args: ServerArgs) -> Result<kvstore::config::ProcessConfig, S
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // Colours only on a terminal: `make run` and service managers write logs to files.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(colours).init();
 }
 
 fn main() -> ExitCode {
@@ -129,9 +131,16 @@ fn main() -> ExitCode {
     }
 }
 
-#[tokio::main]
-async fn run_server(config: kvstore::config::ProcessConfig) -> ExitCode {
-    match kvstore::process::run_until_signal(config).await {
+#[cfg(not(madsim))]
+fn run_server(config: kvstore::config::ProcessConfig) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tally: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kvstore::process::run_until_signal(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -139,4 +148,11 @@ async fn run_server(config: kvstore::config::ProcessConfig) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The simulator runs nodes through `kvstore::process::start`, never through this binary.
+#[cfg(madsim)]
+fn run_server(_config: kvstore::config::ProcessConfig) -> ExitCode {
+    eprintln!("tally: this build is for the simulator and cannot run a server");
+    ExitCode::FAILURE
 }

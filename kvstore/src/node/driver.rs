@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::node::api::{NodeStatus, ReadError, ReadMode, WriteError};
+use crate::node::metrics::NodeMetrics;
 use crate::node::peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
 use crate::node::pending::{Forwarded, Pending, PendingRead, PendingWrite, Responder};
 use crate::state::{Query, Reply, Request, StateMachine};
@@ -90,6 +91,7 @@ pub struct Driver<S: LogStore, P: PeerSender> {
     pub(crate) inbound: mpsc::Receiver<(NodeId, PeerMessage)>,
     pub(crate) status: watch::Sender<NodeStatus>,
     pub(crate) pending: Pending,
+    pub(crate) metrics: Arc<NodeMetrics>,
 }
 
 impl<S: LogStore, P: PeerSender> std::fmt::Debug for Driver<S, P> {
@@ -256,6 +258,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
         while let Some(mut write) = self.pending.waiting_writes.pop_front() {
             match self.raft.propose(Bytes::from(write.request.encode())) {
                 Ok(index) => {
+                    self.metrics.record_write_proposal();
                     write.maybe_applied = true;
                     self.pending.proposed_writes.insert(index, (self.raft.term(), write));
                 }
@@ -280,6 +283,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             return;
         }
         if let Ok(index) = self.raft.propose(Bytes::new()) {
+            self.metrics.record_read_barrier_proposal();
             let reads: Vec<PendingRead> = self.pending.waiting_reads.drain(..).collect();
             self.pending.barrier_reads.insert(index, (self.raft.term(), reads));
         }
@@ -449,6 +453,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     fn publish_status(&self) {
         let status = self.current_status();
         self.status.send_if_modified(|current| {
+            if (current.role, current.term, current.leader_id) != (status.role, status.term, status.leader_id) {
+                tracing::info!(role = ?status.role, term = status.term, leader = ?status.leader_id, "raft state changed");
+            }
             let changed = *current != status;
             *current = status;
             changed
