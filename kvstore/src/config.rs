@@ -9,7 +9,7 @@ use engine::NodeId;
 use serde::Deserialize;
 
 /// Every setting, as read from a file or flags. Absent values take the defaults of
-/// [`ProcessConfig::resolve`].
+/// [`ConfigFile::resolve`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {

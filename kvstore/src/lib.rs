@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod metrics;
 pub mod node;
 pub mod process;
 pub mod raft_store;

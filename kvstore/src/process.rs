@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::ProcessConfig;
+use crate::metrics::{MetricsEndpoint, ProcessSources};
 use crate::node::{self, LogStore, LoopConfig, NodeError, NodeHandle, NodeParts, PeerMessage, PeerSender};
 use crate::raft_store::{Identity, RaftStore};
 use crate::server::{Server, ServerConfig, ServerMetrics};
@@ -22,16 +23,20 @@ use crate::transport::{Transport, TransportConfig, TransportStatus};
 /// Messages waiting for the node loop; beyond this the transport's inbound side waits.
 const INBOUND_QUEUE_MESSAGES_MAX: usize = 64 * 1024;
 
-/// A started process. Dropping it stops the transport and server tasks.
+/// A started process. Stop it with [`RunningProcess::shutdown`]; dropping it leaves the server
+/// task running, detached.
 #[derive(Debug)]
 pub struct RunningProcess {
     pub node: NodeHandle,
     pub client_address: SocketAddr,
     pub raft_address: SocketAddr,
     pub server_metrics: Arc<ServerMetrics>,
+    /// Where `/metrics` is served, if `metrics_listen` was set (the bound port, for port 0).
+    pub metrics_address: Option<SocketAddr>,
     node_task: JoinHandle<Result<(), NodeError>>,
     server_task: JoinHandle<()>,
     transport: Arc<Transport<PeerMessage>>,
+    metrics_endpoint: Option<MetricsEndpoint>,
 }
 
 impl<D: Disk + Send + 'static> LogStore for RaftStore<D> {
@@ -61,6 +66,7 @@ pub async fn start<D: Disk + Send + 'static>(
     let (store, recovered) = RaftStore::open(disk, identity, membership, WalConfig::default())
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
     report_recovery(config, &recovered);
+    let storage_metrics = store.metrics();
 
     let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE_MESSAGES_MAX);
     let peers = config.peers.iter().filter(|(&id, _)| id != config.id).map(|(&id, &address)| (id, address)).collect();
@@ -101,8 +107,35 @@ pub async fn start<D: Disk + Send + 'static>(
     let server = Server::new(node.clone(), server_config);
     let server_metrics = server.metrics();
     let server_task = tokio::spawn(async move { server.serve(listener).await });
+
+    let metrics_endpoint = match config.metrics_listen {
+        Some(listen) => {
+            let sources = ProcessSources {
+                server: Arc::clone(&server_metrics),
+                node: node.clone(),
+                storage: storage_metrics,
+                transport: Arc::downgrade(&transport),
+            };
+            let endpoint = MetricsEndpoint::start(listen, Arc::new(sources))
+                .await
+                .with_context(|| format!("cannot listen for metrics scrapes on {listen}"))?;
+            Some(endpoint)
+        }
+        None => None,
+    };
+    let metrics_address = metrics_endpoint.as_ref().map(MetricsEndpoint::local_address);
     tracing::info!(id = config.id, clients = %client_address, raft = %raft_address, "node started");
-    Ok(RunningProcess { node, client_address, raft_address, server_metrics, node_task, server_task, transport })
+    Ok(RunningProcess {
+        node,
+        client_address,
+        raft_address,
+        server_metrics,
+        metrics_address,
+        node_task,
+        server_task,
+        transport,
+        metrics_endpoint,
+    })
 }
 
 fn report_recovery(config: &ProcessConfig, recovered: &crate::raft_store::Recovered) {
@@ -135,6 +168,7 @@ impl RunningProcess {
 
     /// Stops accepting clients, stops the node (answering what is in flight) and the transport.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        drop(self.metrics_endpoint);
         self.server_task.abort();
         self.node.shutdown().await;
         let result = self.node_task.await.unwrap_or(Ok(()));

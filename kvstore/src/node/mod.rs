@@ -5,10 +5,12 @@
 //! - `api`: the [`Backend`] trait and its types, what the server may ask.
 //! - `peer`: [`PeerMessage`], what nodes say to each other (Raft traffic and forwarding).
 //! - `pending`: requests accepted and not yet answered, and where each stands.
+//! - `metrics`: [`NodeMetrics`], the loop's counters (proposals), for the exporter.
 //! - `driver`: the loop that turns Ready batches into I/O.
 
 pub mod api;
 pub mod driver;
+pub mod metrics;
 pub mod peer;
 mod pending;
 
@@ -19,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use api::{Backend, NodeStatus, ReadError, ReadMode, WriteError};
 pub use driver::{ClientRequest, LogStore, LoopConfig, NodeError, PeerSender};
+pub use metrics::{NodeMetrics, NodeMetricsSnapshot};
 pub use peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
 
 use crate::clock::Clock;
@@ -47,6 +50,7 @@ pub struct NodeParts<S, P> {
 pub struct NodeHandle {
     requests: mpsc::Sender<ClientRequest>,
     status: watch::Receiver<NodeStatus>,
+    metrics: Arc<NodeMetrics>,
 }
 
 /// Starts the node loop as a task. Returns the handle and the task, which ends when the node
@@ -71,6 +75,7 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         voters: raft.membership().voters.iter().copied().collect(),
     };
     let (status_sender, status) = watch::channel(placeholder);
+    let metrics = Arc::new(NodeMetrics::default());
     let driver = Driver {
         raft,
         store: parts.store,
@@ -82,9 +87,10 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         inbound: parts.inbound,
         status: status_sender,
         pending: Default::default(),
+        metrics: Arc::clone(&metrics),
     };
     let task = tokio::spawn(driver.run());
-    Ok((NodeHandle { requests: requests_sender, status }, task))
+    Ok((NodeHandle { requests: requests_sender, status, metrics }, task))
 }
 
 impl NodeHandle {
@@ -98,6 +104,11 @@ impl NodeHandle {
         let mut status = self.status.clone();
         let result = status.wait_for(|current| condition(current)).await.map(|current| current.clone());
         result.unwrap_or_else(|_| self.status())
+    }
+
+    /// The node loop's counters now.
+    pub fn metrics(&self) -> NodeMetricsSnapshot {
+        self.metrics.snapshot()
     }
 }
 

@@ -65,6 +65,7 @@
 
 mod error;
 mod identity;
+mod metrics;
 mod records;
 mod replay;
 mod shape;
@@ -72,16 +73,20 @@ mod shape;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use engine::{Entry, HardState, Index, Membership, PersistedState};
 
 pub use error::{LogDefect, StoreError};
 pub use identity::{read_identity, write_identity, Identity, DATA_FORMAT_VERSION, IDENTITY_PATH};
+pub use metrics::{StorageMetrics, StorageMetricsSnapshot, SYNC_DURATION_BUCKET_BOUNDS_MICROS};
 
 use identity::establish_identity;
 use records::{encode_entries, encode_hard_state, HardStateRecord, RECORD_TYPE_ENTRIES, RECORD_TYPE_HARD_STATE};
 use replay::replay;
 use shape::LogShape;
 
+use crate::storage::record::framed_size_bytes;
 use crate::storage::segment::RECORD_PAYLOAD_SIZE_BYTES_MAX;
 use crate::storage::{Disk, TornTail, Wal, WalConfig};
 
@@ -106,6 +111,7 @@ pub struct RaftStore<D: Disk> {
     shape: LogShape,
     /// The largest entries record payload; below the WAL's maximum only in tests.
     entries_record_size_bytes_max: usize,
+    metrics: Arc<StorageMetrics>,
 }
 
 /// Records encoded for one batch, ready to append.
@@ -135,6 +141,7 @@ impl<D: Disk> RaftStore<D> {
             wal,
             shape: replayed.shape,
             entries_record_size_bytes_max: RECORD_PAYLOAD_SIZE_BYTES_MAX as usize,
+            metrics: Arc::default(),
         };
         let mut state =
             PersistedState { hard_state: store.shape.hard_state(), entries: replayed.entries, applied_index: 0 };
@@ -161,7 +168,10 @@ impl<D: Disk> RaftStore<D> {
         }
         let batch = self.encode_batch(hard_state, entries)?;
         let batch_sequence = self.append_batch(batch.records)?;
-        self.wal.sync()?;
+        let sync_started = tokio::time::Instant::now();
+        let synced = self.wal.sync();
+        self.metrics.record_sync(sync_started.elapsed());
+        synced?;
         self.shape.apply_entries(entries, batch_sequence);
         self.shape.apply_hard_state(batch.hard_state);
         Ok(())
@@ -186,6 +196,7 @@ impl<D: Disk> RaftStore<D> {
         let batch_sequence = self.wal.next_sequence();
         for (record_type, payload) in records {
             self.wal.append(record_type, &payload)?;
+            self.metrics.record_wal_bytes(framed_size_bytes(payload.len()));
         }
         Ok(batch_sequence)
     }
@@ -215,6 +226,11 @@ impl<D: Disk> RaftStore<D> {
     /// True once a write error has made the store refuse every later write.
     pub fn is_poisoned(&self) -> bool {
         self.wal.is_poisoned()
+    }
+
+    /// The store's write counters, shared: they keep counting after this call.
+    pub fn metrics(&self) -> Arc<StorageMetrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// The underlying write-ahead log, for inspection.

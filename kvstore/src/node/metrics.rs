@@ -1,0 +1,42 @@
+//! [`NodeMetrics`]: what the node loop counts, for a metrics exporter.
+//!
+//! The loop's state (role, term, indexes) is published as a [`NodeStatus`](super::NodeStatus);
+//! these are the counters that a status snapshot cannot carry. Atomics behind an `Arc`
+//! shared by the loop and [`NodeHandle`](super::NodeHandle), never statics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The node loop's counters.
+#[derive(Debug, Default)]
+pub struct NodeMetrics {
+    write_proposals: AtomicU64,
+    read_barrier_proposals: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeMetricsSnapshot {
+    /// Client writes the engine accepted into the leader's log (retries included).
+    pub write_proposals: u64,
+    /// Empty entries the engine accepted to serve linearizable reads; one serves every read
+    /// waiting at the time.
+    pub read_barrier_proposals: u64,
+}
+
+impl NodeMetrics {
+    pub(super) fn record_write_proposal(&self) {
+        self.write_proposals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn record_read_barrier_proposal(&self) {
+        self.read_barrier_proposals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> NodeMetricsSnapshot {
+        NodeMetricsSnapshot {
+            write_proposals: self.write_proposals.load(Ordering::Relaxed),
+            read_barrier_proposals: self.read_barrier_proposals.load(Ordering::Relaxed),
+        }
+    }
+}
