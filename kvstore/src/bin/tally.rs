@@ -111,7 +111,12 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Colours only on a terminal: `make run` and service managers write logs to files.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(colours).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(colours)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -143,11 +148,30 @@ fn run_server(config: kvstore::config::ProcessConfig) -> ExitCode {
     match runtime.block_on(kvstore::process::run_until_signal(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("tally: {error:#}");
+            let description = describe(&error);
+            tracing::error!("{description}");
+            eprintln!("tally: {description}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes in one line. Many of our error types already include their
+/// cause's text in their own, so a cause whose text is already there is not repeated.
+#[cfg(not(madsim))]
+fn describe(error: &anyhow::Error) -> String {
+    let mut description = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if description.contains(&text) {
+            continue;
+        }
+        if !description.is_empty() {
+            description.push_str(": ");
+        }
+        description.push_str(&text);
+    }
+    description
 }
 
 /// The simulator runs nodes through `kvstore::process::start`, never through this binary.
