@@ -23,6 +23,15 @@ pub struct RaftLog {
     applied_index: Index,
 }
 
+/// What a follower's append did to its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The index of the last entry the leader sent.
+    pub last_new_index: Index,
+    /// Set when conflicting entries were dropped from this index on.
+    pub truncated_from: Option<Index>,
+}
+
 /// Why a follower refused an append that matched its log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConflictsWithCommitted {
@@ -127,23 +136,28 @@ impl RaftLog {
 
     /// A follower's half of AppendEntries, after the caller checked that `prev` matches.
     /// Skips entries already present, truncates from the first conflicting one, and appends
-    /// the rest. Returns the index of the last entry the leader sent.
+    /// the rest. Says which entry the leader sent last, and where the log was truncated.
     pub fn append_after_match(
         &mut self,
         prev_log_index: Index,
         entries: &[Entry],
-    ) -> Result<Index, ConflictsWithCommitted> {
+    ) -> Result<Appended, ConflictsWithCommitted> {
         let last_new_index = prev_log_index + entries.len() as Index;
         let conflict = entries.iter().find(|entry| !self.matches(entry.index, entry.term));
+        let mut truncated_from = None;
         if let Some(first_new) = conflict {
             if first_new.index <= self.commit_index {
                 return Err(ConflictsWithCommitted { index: first_new.index });
+            }
+            // Only an entry we hold can be truncated; past the end we simply append.
+            if first_new.index <= self.last_index() {
+                truncated_from = Some(first_new.index);
             }
             self.truncate_from(first_new.index);
             let skip = (first_new.index - prev_log_index - 1) as usize;
             self.entries.extend(entries[skip..].iter().cloned());
         }
-        Ok(last_new_index)
+        Ok(Appended { last_new_index, truncated_from })
     }
 
     /// Drops every entry from `index` on. Never called on committed entries.

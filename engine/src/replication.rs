@@ -134,10 +134,14 @@ impl Raft {
             core.send(from, core.term, MessageBody::AppendResponse(rejected));
             return Ok(());
         }
-        let last_new_index = core
+        let appended = core
             .log
             .append_after_match(prev_log_index, entries)
             .map_err(|conflict| StepError::ConflictsWithCommitted { from, index: conflict.index })?;
+        if let Some(truncated_from) = appended.truncated_from {
+            withdraw_acceptances_from(core, truncated_from);
+        }
+        let last_new_index = appended.last_new_index;
         core.log.commit_to(leader_commit.min(last_new_index));
         let accepted = AppendOutcome::Accepted { match_index: last_new_index };
         core.send(from, core.term, MessageBody::AppendResponse(accepted));
@@ -166,6 +170,20 @@ fn quorum_contact_ms(core: &Core, leader: &LeaderState) -> u64 {
         .collect();
     contacts.sort_unstable_by(|a, b| b.cmp(a));
     contacts[core.membership.quorum_size() - 1]
+}
+
+/// A follower just dropped entries from `truncated_from` on. An acceptance still waiting in
+/// the outbox may claim some of them (it was produced earlier in this Ready, for an older
+/// leader): once this Ready is persisted those entries will not be on disk, so the claim would
+/// be false, and a leader counting it could commit entries no quorum holds. Withdraw such
+/// acceptances; losing an acknowledgement is always safe.
+fn withdraw_acceptances_from(core: &mut Core, truncated_from: Index) {
+    core.outbox.after_persist.retain(|message| {
+        !matches!(
+            message.body,
+            MessageBody::AppendResponse(AppendOutcome::Accepted { match_index }) if match_index >= truncated_from
+        )
+    });
 }
 
 /// Sends appends to one follower while its window allows. Returns whether any left.
