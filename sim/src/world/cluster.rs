@@ -1,0 +1,195 @@
+//! The simulated cluster: real Tally processes (`kvstore::process::start`), each a madsim node
+//! with its own address, simulated disk and skewed clock, which the nemesis kills, restarts,
+//! pauses and partitions.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use engine::NodeId;
+use kvstore::config::ProcessConfig;
+use kvstore::storage::{MemDisk, TornWrite};
+use madsim::net::NetSim;
+use madsim::runtime::Handle;
+
+use crate::world::clock::SkewedClock;
+
+pub const CLIENT_PORT: u16 = 7000;
+pub const RAFT_PORT: u16 = 7100;
+
+/// How a node is doing, as the nemesis left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    Up,
+    Down,
+    Paused,
+}
+
+#[derive(Debug)]
+pub struct SimNode {
+    pub id: NodeId,
+    pub client_address: SocketAddr,
+    pub disk: MemDisk,
+    pub clock: Arc<SkewedClock>,
+    pub state: NodeState,
+    madsim_id: madsim::task::NodeId,
+}
+
+/// Timing of the simulated nodes: short, so that a run sees many elections.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_ms_min: u64,
+    pub election_timeout_ms_max: u64,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_interval_ms: 50,
+            election_timeout_ms_min: 300,
+            election_timeout_ms_max: 600,
+            request_timeout_ms: 3000,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SimCluster {
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    cut_links: Vec<(NodeId, NodeId)>,
+}
+
+pub fn node_ip(id: NodeId) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8))
+}
+
+fn process_config(id: NodeId, node_count: u64, timing: Timing) -> ProcessConfig {
+    let peers = (1..=node_count).map(|peer| (peer, SocketAddr::new(node_ip(peer), RAFT_PORT))).collect();
+    let file = kvstore::config::ConfigFile {
+        id: Some(id),
+        cluster_id: Some("sim".to_string()),
+        listen: Some(SocketAddr::new(node_ip(id), CLIENT_PORT)),
+        peers: Some(peers_text(&peers)),
+        data: Some(format!("/sim/node{id}").into()),
+        heartbeat_interval_ms: Some(timing.heartbeat_interval_ms),
+        election_timeout_ms_min: Some(timing.election_timeout_ms_min),
+        election_timeout_ms_max: Some(timing.election_timeout_ms_max),
+        request_timeout_ms: Some(timing.request_timeout_ms),
+        ..Default::default()
+    };
+    file.resolve().expect("the simulated configuration is valid")
+}
+
+fn peers_text(peers: &BTreeMap<NodeId, SocketAddr>) -> String {
+    peers.iter().map(|(id, address)| format!("{id}={address}")).collect::<Vec<_>>().join(",")
+}
+
+impl SimCluster {
+    /// Creates and starts `node_count` nodes. `skews` gives each node's (drift ppm, offset ms).
+    pub fn start(node_count: u64, timing: Timing, skews: &[(i64, u64)]) -> SimCluster {
+        let handle = Handle::current();
+        let mut nodes = BTreeMap::new();
+        for id in 1..=node_count {
+            let (drift_ppm, offset_ms) = skews.get(id as usize - 1).copied().unwrap_or((0, 0));
+            let disk = MemDisk::new();
+            let clock = Arc::new(SkewedClock::new(drift_ppm, offset_ms));
+            let config = process_config(id, node_count, timing);
+            let (init_disk, init_clock) = (disk.clone(), Arc::clone(&clock));
+            let madsim_node = handle
+                .create_node()
+                .name(format!("node{id}"))
+                .ip(node_ip(id))
+                .init(move || {
+                    let (config, disk, clock) = (config.clone(), init_disk.clone(), Arc::clone(&init_clock));
+                    async move {
+                        match kvstore::process::start(&config, disk, clock).await {
+                            Ok(_running) => std::future::pending::<()>().await,
+                            // A node that cannot start (corrupt disk) stays down, as in production.
+                            Err(error) => tracing::warn!(id = config.id, "node refused to start: {error:#}"),
+                        }
+                    }
+                })
+                .build();
+            let client_address = SocketAddr::new(node_ip(id), CLIENT_PORT);
+            let node = SimNode { id, client_address, disk, clock, state: NodeState::Up, madsim_id: madsim_node.id() };
+            nodes.insert(id, node);
+        }
+        SimCluster { nodes, cut_links: Vec::new() }
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn client_addresses(&self) -> Vec<SocketAddr> {
+        self.nodes.values().map(|node| node.client_address).collect()
+    }
+
+    /// Kills a node. Its disk keeps what was synced, plus (if `torn`) a torn prefix of the
+    /// unsynced tail: `torn` gives, per file, the bytes kept and the bytes left as zeros.
+    pub fn kill(&mut self, id: NodeId, mut torn: impl FnMut(&str, u64) -> TornWrite) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        Handle::current().kill(node.madsim_id);
+        node.disk.crash(&mut torn);
+        node.state = NodeState::Down;
+    }
+
+    pub fn restart(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        Handle::current().restart(node.madsim_id);
+        node.state = NodeState::Up;
+    }
+
+    /// A GC-style pause: the node's tasks stop, timers collapse, inbound bytes wait.
+    pub fn pause(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        Handle::current().pause(node.madsim_id);
+        node.state = NodeState::Paused;
+    }
+
+    pub fn resume(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        Handle::current().resume(node.madsim_id);
+        node.state = NodeState::Up;
+    }
+
+    /// Cuts the directed link `from -> to` (madsim stalls, never breaks, a clogged stream).
+    pub fn cut(&mut self, from: NodeId, to: NodeId) {
+        NetSim::current().clog_link(self.nodes[&from].madsim_id, self.nodes[&to].madsim_id);
+        self.cut_links.push((from, to));
+    }
+
+    /// Splits the nodes into groups that cannot reach each other.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        for (position, group) in groups.iter().enumerate() {
+            for other in &groups[position + 1..] {
+                for &a in group {
+                    for &b in other {
+                        self.cut(a, b);
+                        self.cut(b, a);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn heal_network(&mut self) {
+        for (from, to) in std::mem::take(&mut self.cut_links) {
+            NetSim::current().unclog_link(self.nodes[&from].madsim_id, self.nodes[&to].madsim_id);
+        }
+    }
+
+    /// Ends every fault: the network heals, paused nodes resume, dead nodes restart.
+    pub fn heal_everything(&mut self) {
+        self.heal_network();
+        for id in self.ids() {
+            match self.nodes[&id].state {
+                NodeState::Paused => self.resume(id),
+                NodeState::Down => self.restart(id),
+                NodeState::Up => {}
+            }
+        }
+    }
+}

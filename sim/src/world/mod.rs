@@ -1,0 +1,244 @@
+//! One simulated run: a seed builds a world of real Tally nodes and clients, a nemesis injects
+//! faults during the safety phase, then every fault heals and the liveness phase demands a
+//! single leader, converged commit indexes and completion of new operations within a stated
+//! bound; finally every key is read. The same seed replays the same run.
+
+pub mod clock;
+pub mod cluster;
+pub mod nemesis;
+pub mod resp_client;
+pub mod workload;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::history::{Call, Operation, Outcome};
+use cluster::{SimCluster, Timing};
+use nemesis::FaultMix;
+use resp_client::RespClient;
+use workload::{Recorder, Workload};
+
+/// What one run does.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub node_count: u64,
+    pub client_count: u64,
+    pub safety_phase_ms: u64,
+    /// After every fault heals, the cluster must have one leader with converged commit
+    /// indexes, and serve a write through every node, within this bound.
+    pub liveness_bound_ms: u64,
+    pub workload: Workload,
+    pub timing: Timing,
+}
+
+impl RunConfig {
+    pub fn new(seed: u64) -> RunConfig {
+        RunConfig {
+            seed,
+            node_count: 3,
+            client_count: 4,
+            safety_phase_ms: 20_000,
+            liveness_bound_ms: 15_000,
+            workload: Workload::default(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub history: Vec<Operation>,
+    pub fault_mix: FaultMix,
+    pub faults: Vec<String>,
+    /// Liveness failures; safety is judged by the checker over `history`.
+    pub liveness_failures: Vec<String>,
+    /// A fingerprint of the whole run: faults, and every operation with its times and result.
+    pub trace_hash: u64,
+}
+
+/// Runs one seed to completion in a fresh simulated world.
+pub fn run(config: RunConfig) -> RunOutcome {
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(config.seed, madsim::Config::default());
+    runtime.block_on(run_world(config))
+}
+
+async fn run_world(config: RunConfig) -> RunOutcome {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let fault_mix = FaultMix::draw(&mut rng);
+    let skews: Vec<(i64, u64)> =
+        (0..config.node_count).map(|_| ((rng.next_u64() % 2001) as i64 - 1000, rng.next_u64() % 500)).collect();
+    let mut cluster = SimCluster::start(config.node_count, config.timing, &skews);
+    let recorder = Recorder::new(tokio::time::Instant::now());
+    let stop_ns = (config.safety_phase_ms + config.liveness_bound_ms / 2) * 1_000_000;
+    for client in 0..config.client_count {
+        spawn_client(client, &cluster, &config, rng.next_u64(), stop_ns, recorder.clone());
+    }
+    let faults =
+        nemesis::run(&mut cluster, &fault_mix, rng.next_u64(), Duration::from_millis(config.safety_phase_ms)).await;
+    cluster.heal_everything();
+    let liveness_failures = check_liveness(&cluster, &config, &recorder).await;
+    // Let the clients finish their last operations before the final reads.
+    tokio::time::sleep(Duration::from_millis(config.liveness_bound_ms / 2 + config.workload.reply_timeout_ms)).await;
+    read_every_key(&cluster, &config, &recorder).await;
+    let history = recorder.operations();
+    let trace_hash = hash_trace(&faults, &history);
+    RunOutcome { history, fault_mix, faults, liveness_failures, trace_hash }
+}
+
+fn client_ip(client: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, client as u8 + 1))
+}
+
+fn spawn_client(client: u64, cluster: &SimCluster, config: &RunConfig, seed: u64, stop_ns: u64, recorder: Recorder) {
+    let addresses = cluster.client_addresses();
+    let workload = config.workload.clone();
+    madsim::runtime::Handle::current()
+        .create_node()
+        .name(format!("client{client}"))
+        .ip(client_ip(client))
+        .init(move || {
+            workload::run_client(client, addresses.clone(), workload.clone(), seed, stop_ns, recorder.clone())
+        })
+        .build();
+}
+
+/// Runs `task` on a fresh node of its own (the harness's main task has no address).
+async fn on_probe_node<T: Send + 'static>(
+    name: &str,
+    ip: IpAddr,
+    task: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let node = madsim::runtime::Handle::current().create_node().name(name).ip(ip).build();
+    node.spawn(task).await.expect("probe task")
+}
+
+/// The liveness phase: within the bound, one leader, converged commit indexes, and a write
+/// through every node.
+async fn check_liveness(cluster: &SimCluster, config: &RunConfig, recorder: &Recorder) -> Vec<String> {
+    let addresses = cluster.client_addresses();
+    let bound = Duration::from_millis(config.liveness_bound_ms);
+    let recorder = recorder.clone();
+    let probe = async move {
+        let deadline = tokio::time::Instant::now() + bound;
+        let mut last_seen = String::new();
+        while tokio::time::Instant::now() < deadline {
+            match converged(&addresses).await {
+                Ok(()) => return write_through_every_node(&addresses, deadline, &recorder).await,
+                Err(state) => last_seen = state,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        vec![format!(
+            "liveness: no single leader with converged commit indexes within {bound:?}; last seen: {last_seen}"
+        )]
+    };
+    on_probe_node("liveness-probe", IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)), probe).await
+}
+
+async fn info_raft(address: SocketAddr) -> Option<BTreeMap<String, String>> {
+    let mut client = RespClient::connect(address, Duration::from_millis(500)).await.ok()?;
+    let arguments = [Bytes::from_static(b"INFO"), Bytes::from_static(b"raft")];
+    match client.call(&arguments, Duration::from_millis(500)).await.ok()? {
+        kvstore::resp::Frame::Bulk(text) => Some(
+            String::from_utf8_lossy(&text)
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(key, value)| (key.to_string(), value.trim().to_string()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `Ok` when exactly one node leads, every node follows it, and all commit indexes agree.
+async fn converged(addresses: &[SocketAddr]) -> Result<(), String> {
+    let mut states = Vec::new();
+    for &address in addresses {
+        let info = info_raft(address).await.ok_or_else(|| format!("{address} did not answer INFO"))?;
+        states.push((info.get("role").cloned(), info.get("leader_id").cloned(), info.get("commit_index").cloned()));
+    }
+    let leaders = states.iter().filter(|(role, _, _)| role.as_deref() == Some("leader")).count();
+    let same_leader = states.windows(2).all(|pair| pair[0].1 == pair[1].1);
+    let same_commit = states.windows(2).all(|pair| pair[0].2 == pair[1].2);
+    if leaders == 1 && same_leader && same_commit {
+        Ok(())
+    } else {
+        Err(format!("{states:?}"))
+    }
+}
+
+async fn write_through_every_node(
+    addresses: &[SocketAddr],
+    deadline: tokio::time::Instant,
+    recorder: &Recorder,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (position, &address) in addresses.iter().enumerate() {
+        let key = Bytes::from(format!("liveness{position}"));
+        let call = Call::Set(key.clone(), Bytes::from_static(b"ok"));
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = match RespClient::connect(address, remaining).await {
+            Ok(mut client) => {
+                let arguments = [Bytes::from_static(b"SET"), key, Bytes::from_static(b"ok")];
+                match client.call(&arguments, remaining).await {
+                    Ok(frame) => workload::classify(&call, frame),
+                    Err(_) => Outcome::Unknown,
+                }
+            }
+            Err(_) => Outcome::Unknown,
+        };
+        if outcome != Outcome::Ok(crate::history::Return::Done) {
+            failures
+                .push(format!("liveness: a write through {address} did not complete within the bound: {outcome:?}"));
+        }
+        let _ = recorder;
+    }
+    failures
+}
+
+/// Reads every key through the first node, linearizably, as the last operations of the history.
+async fn read_every_key(cluster: &SimCluster, config: &RunConfig, recorder: &Recorder) {
+    let address = cluster.client_addresses()[0];
+    let workload = config.workload.clone();
+    let recorder = recorder.clone();
+    let reader = async move {
+        let mut client = match RespClient::connect(address, Duration::from_secs(2)).await {
+            Ok(client) => client,
+            Err(_) => return,
+        };
+        let keys = (0..workload.keys).map(|n| format!("k{n}")).chain((0..workload.counters).map(|n| format!("n{n}")));
+        for key in keys {
+            let key = Bytes::from(key);
+            let call = Call::Get(key.clone());
+            let invoked_ns = recorder.now_ns();
+            let arguments = [Bytes::from_static(b"GET"), key];
+            let reply = client.call(&arguments, Duration::from_secs(5)).await;
+            let (completed_ns, outcome) = match reply {
+                Ok(frame) => (Some(recorder.now_ns()), workload::classify(&call, frame)),
+                Err(_) => (None, Outcome::Unknown),
+            };
+            recorder.record_final(Operation { id: 0, client: u64::MAX, invoked_ns, completed_ns, call, outcome });
+        }
+    };
+    on_probe_node("final-reader", IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)), reader).await;
+}
+
+/// FNV-1a over the fault log and the history: equal for two runs of one seed.
+fn hash_trace(faults: &[String], history: &[Operation]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    let mut feed = |text: String| {
+        for byte in text.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    faults.iter().for_each(|fault| feed(fault.clone()));
+    history.iter().for_each(|operation| feed(format!("{operation:?}")));
+    hash
+}

@@ -1,0 +1,23 @@
+//! The bounded sweep `make test` runs: every seed must pass the liveness phase and the
+//! history checks. `SIM_SEEDS=N` changes the number of seeds.
+
+#![cfg(madsim)]
+
+use sim::world::{run, RunConfig};
+
+#[test]
+fn a_sweep_of_seeds_passes() {
+    let seeds: u64 = std::env::var("SIM_SEEDS").ok().and_then(|value| value.parse().ok()).unwrap_or(100);
+    let mut failures = Vec::new();
+    let mut operations = 0;
+    for seed in 0..seeds {
+        let outcome = run(RunConfig { safety_phase_ms: 10_000, ..RunConfig::new(seed) });
+        operations += outcome.history.len();
+        for failure in sim::judge(&outcome) {
+            failures
+                .push(format!("seed {seed}: {failure} (replay: make sim SEED={seed} SIM_ARGS='--safety-ms 10000')"));
+        }
+    }
+    assert!(operations as u64 > seeds * 200, "the sweep did too little work: {operations} operations");
+    assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
+}
