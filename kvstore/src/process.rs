@@ -18,7 +18,7 @@ use crate::raft_store::{Identity, RaftStore};
 use crate::server::{Server, ServerConfig, ServerMetrics};
 use crate::state::Limits;
 use crate::storage::{Disk, FsDisk, WalConfig};
-use crate::transport::{Transport, TransportConfig, TransportStatus};
+use crate::transport::{MessageFaults, Transport, TransportConfig, TransportStatus};
 
 /// Messages waiting for the node loop; beyond this the transport's inbound side waits.
 const INBOUND_QUEUE_MESSAGES_MAX: usize = 64 * 1024;
@@ -61,6 +61,17 @@ pub async fn start<D: Disk + Send + 'static>(
     disk: D,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunningProcess> {
+    start_with_faults(config, disk, clock, None).await
+}
+
+/// Like [`start`], with a hook that decides the fate of each outbound peer message: the
+/// simulator's way to lose, duplicate and reorder Raft traffic, which TCP never does.
+pub async fn start_with_faults<D: Disk + Send + 'static>(
+    config: &ProcessConfig,
+    disk: D,
+    clock: Arc<dyn Clock>,
+    message_faults: Option<Box<dyn MessageFaults<PeerMessage>>>,
+) -> anyhow::Result<RunningProcess> {
     let identity = Identity { cluster_id: config.cluster_id.clone(), node_id: config.id };
     let membership = Membership::new(config.peers.keys().copied());
     let (store, recovered) = RaftStore::open(disk, identity, membership, WalConfig::default())
@@ -72,8 +83,11 @@ pub async fn start<D: Disk + Send + 'static>(
     let peers = config.peers.iter().filter(|(&id, _)| id != config.id).map(|(&id, &address)| (id, address)).collect();
     let mut transport_config = TransportConfig::new(config.id, config.cluster_id.clone(), config.raft_listen, peers);
     transport_config.client_address = Some(config.listen.to_string());
-    let transport =
-        Arc::new(Transport::start(transport_config, inbound_sender).await.context("cannot start the peer transport")?);
+    let transport = Arc::new(
+        Transport::start_with_faults(transport_config, inbound_sender, message_faults)
+            .await
+            .context("cannot start the peer transport")?,
+    );
     let raft_address = transport.local_address();
 
     let parts = NodeParts {

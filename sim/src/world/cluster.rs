@@ -4,15 +4,21 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use engine::NodeId;
 use kvstore::config::ProcessConfig;
+use kvstore::node::PeerMessage;
 use kvstore::storage::{MemDisk, TornWrite};
+use kvstore::transport::{FaultDecision, MessageFaults};
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::world::clock::SkewedClock;
+use crate::world::nemesis::MessageFaultRates;
 
 pub const CLIENT_PORT: u16 = 7000;
 pub const RAFT_PORT: u16 = 7100;
@@ -59,6 +65,29 @@ impl Default for Timing {
 pub struct SimCluster {
     pub nodes: BTreeMap<NodeId, SimNode>,
     cut_links: Vec<(NodeId, NodeId)>,
+    /// Message faults apply while this is set (the safety phase).
+    message_faults_on: Arc<AtomicBool>,
+}
+
+/// A node's message-fault hook: a seeded RNG rolling against the rates while faults are on.
+fn message_faults(rates: MessageFaultRates, seed: u64, on: Arc<AtomicBool>) -> Box<dyn MessageFaults<PeerMessage>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Box::new(move |_to: u64, _message: &PeerMessage| {
+        if !on.load(Ordering::Relaxed) {
+            return FaultDecision::Deliver;
+        }
+        let roll = rng.next_u64() % 1000;
+        let (drop, duplicate) = (rates.drop_per_mille, rates.drop_per_mille + rates.duplicate_per_mille);
+        if roll < drop {
+            FaultDecision::Drop
+        } else if roll < duplicate {
+            FaultDecision::Duplicate
+        } else if roll < duplicate + rates.delay_per_mille {
+            FaultDecision::Delay { delay_ms: 1 + rng.next_u64() % rates.delay_ms_max.max(1) }
+        } else {
+            FaultDecision::Deliver
+        }
+    })
 }
 
 pub fn node_ip(id: NodeId) -> IpAddr {
@@ -87,9 +116,17 @@ fn peers_text(peers: &BTreeMap<NodeId, SocketAddr>) -> String {
 }
 
 impl SimCluster {
-    /// Creates and starts `node_count` nodes. `skews` gives each node's (drift ppm, offset ms).
-    pub fn start(node_count: u64, timing: Timing, skews: &[(i64, u64)]) -> SimCluster {
+    /// Creates and starts `node_count` nodes. `skews` gives each node's (drift ppm, offset ms);
+    /// `rates` the message faults, each node's drawn from `seed`.
+    pub fn start(
+        node_count: u64,
+        timing: Timing,
+        skews: &[(i64, u64)],
+        rates: MessageFaultRates,
+        seed: u64,
+    ) -> SimCluster {
         let handle = Handle::current();
+        let message_faults_on = Arc::new(AtomicBool::new(true));
         let mut nodes = BTreeMap::new();
         for id in 1..=node_count {
             let (drift_ppm, offset_ms) = skews.get(id as usize - 1).copied().unwrap_or((0, 0));
@@ -97,14 +134,17 @@ impl SimCluster {
             let clock = Arc::new(SkewedClock::new(drift_ppm, offset_ms));
             let config = process_config(id, node_count, timing);
             let (init_disk, init_clock) = (disk.clone(), Arc::clone(&clock));
+            let (faults_on, fault_seed) =
+                (Arc::clone(&message_faults_on), seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let madsim_node = handle
                 .create_node()
                 .name(format!("node{id}"))
                 .ip(node_ip(id))
                 .init(move || {
                     let (config, disk, clock) = (config.clone(), init_disk.clone(), Arc::clone(&init_clock));
+                    let faults = message_faults(rates, fault_seed, Arc::clone(&faults_on));
                     async move {
-                        match kvstore::process::start(&config, disk, clock).await {
+                        match kvstore::process::start_with_faults(&config, disk, clock, Some(faults)).await {
                             Ok(_running) => std::future::pending::<()>().await,
                             // A node that cannot start (corrupt disk) stays down, as in production.
                             Err(error) => tracing::warn!(id = config.id, "node refused to start: {error:#}"),
@@ -116,7 +156,7 @@ impl SimCluster {
             let node = SimNode { id, client_address, disk, clock, state: NodeState::Up, madsim_id: madsim_node.id() };
             nodes.insert(id, node);
         }
-        SimCluster { nodes, cut_links: Vec::new() }
+        SimCluster { nodes, cut_links: Vec::new(), message_faults_on }
     }
 
     pub fn ids(&self) -> Vec<NodeId> {
@@ -179,6 +219,11 @@ impl SimCluster {
         for (from, to) in std::mem::take(&mut self.cut_links) {
             NetSim::current().unclog_link(self.nodes[&from].madsim_id, self.nodes[&to].madsim_id);
         }
+    }
+
+    /// Ends message faults (loss, duplication, delay) for good: the liveness phase begins.
+    pub fn stop_message_faults(&mut self) {
+        self.message_faults_on.store(false, Ordering::Relaxed);
     }
 
     /// Ends every fault: the network heals, paused nodes resume, dead nodes restart.

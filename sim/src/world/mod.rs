@@ -74,7 +74,7 @@ async fn run_world(config: RunConfig) -> RunOutcome {
     let fault_mix = FaultMix::draw(&mut rng);
     let skews: Vec<(i64, u64)> =
         (0..config.node_count).map(|_| ((rng.next_u64() % 2001) as i64 - 1000, rng.next_u64() % 500)).collect();
-    let mut cluster = SimCluster::start(config.node_count, config.timing, &skews);
+    let mut cluster = SimCluster::start(config.node_count, config.timing, &skews, fault_mix.messages, rng.next_u64());
     let recorder = Recorder::new(tokio::time::Instant::now());
     let stop_ns = (config.safety_phase_ms + config.liveness_bound_ms / 2) * 1_000_000;
     for client in 0..config.client_count {
@@ -82,6 +82,7 @@ async fn run_world(config: RunConfig) -> RunOutcome {
     }
     let faults =
         nemesis::run(&mut cluster, &fault_mix, rng.next_u64(), Duration::from_millis(config.safety_phase_ms)).await;
+    cluster.stop_message_faults();
     cluster.heal_everything();
     let liveness_failures = check_liveness(&cluster, &config, &recorder).await;
     // Let the clients finish their last operations before the final reads.

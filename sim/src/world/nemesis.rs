@@ -25,6 +25,34 @@ pub struct FaultMix {
     pub gap_ms_max: u64,
     /// How long one fault lasts at most.
     pub fault_ms_max: u64,
+    /// Raft-level message faults, in force for the whole safety phase.
+    pub messages: MessageFaultRates,
+}
+
+/// Chances, per thousand peer messages, that a message is lost, duplicated or delayed (which
+/// reorders it behind later ones). madsim's TCP does none of these by itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageFaultRates {
+    pub drop_per_mille: u64,
+    pub duplicate_per_mille: u64,
+    pub delay_per_mille: u64,
+    pub delay_ms_max: u64,
+}
+
+impl MessageFaultRates {
+    /// Half the seeds run without message faults; the others draw rates up to 10% loss, 5%
+    /// duplication and 10% delay of up to 2 s.
+    fn draw(rng: &mut ChaCha8Rng) -> MessageFaultRates {
+        if rng.next_u64() % 2 == 0 {
+            return MessageFaultRates::default();
+        }
+        MessageFaultRates {
+            drop_per_mille: rng.next_u64() % 101,
+            duplicate_per_mille: rng.next_u64() % 51,
+            delay_per_mille: rng.next_u64() % 101,
+            delay_ms_max: 1 + rng.next_u64() % 2000,
+        }
+    }
 }
 
 impl FaultMix {
@@ -40,10 +68,12 @@ impl FaultMix {
             torn_writes: false,
             gap_ms_max: 0,
             fault_ms_max: 0,
+            messages: MessageFaultRates::default(),
         };
         mix.torn_writes = rng.next_u64() % 2 == 0;
         mix.gap_ms_max = 200 + rng.next_u64() % 1500;
         mix.fault_ms_max = 300 + rng.next_u64() % 3000;
+        mix.messages = MessageFaultRates::draw(rng);
         mix
     }
 
