@@ -25,11 +25,14 @@ pub struct Workload {
     pub reply_timeout_ms: u64,
     /// Each client pauses up to this long between operations.
     pub think_time_ms_max: u64,
+    /// Clients switch their connections to `READMODE stale`: reads served locally by
+    /// whichever node they reach, which is not linearizable. The checker must notice.
+    pub stale_reads: bool,
 }
 
 impl Default for Workload {
     fn default() -> Self {
-        Workload { keys: 5, counters: 2, reply_timeout_ms: 4000, think_time_ms_max: 30 }
+        Workload { keys: 5, counters: 2, reply_timeout_ms: 4000, think_time_ms_max: 30, stale_reads: false }
     }
 }
 
@@ -84,7 +87,7 @@ pub async fn run_client(
         tokio::time::sleep(Duration::from_millis(think_ms)).await;
         if connection.is_none() {
             let address = addresses[(rng.next_u64() % addresses.len() as u64) as usize];
-            connection = RespClient::connect(address, Duration::from_secs(1)).await.ok();
+            connection = connect(address, workload.stale_reads).await;
             if connection.is_none() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -104,6 +107,15 @@ pub async fn run_client(
         };
         recorder.record(Operation { id: 0, client, invoked_ns, completed_ns, call, outcome });
     }
+}
+
+async fn connect(address: SocketAddr, stale_reads: bool) -> Option<RespClient> {
+    let mut client = RespClient::connect(address, Duration::from_secs(1)).await.ok()?;
+    if stale_reads {
+        let arguments = [Bytes::from_static(b"READMODE"), Bytes::from_static(b"stale")];
+        client.call(&arguments, Duration::from_secs(1)).await.ok()?;
+    }
+    Some(client)
 }
 
 fn key(prefix: &str, number: u64) -> Bytes {
