@@ -6,8 +6,12 @@
 //! touches) while another task encodes the [`Snapshot`] with
 //! [`Snapshot::encode`]; a `Snapshot` is `Send` and `Sync` for that purpose.
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use bytes::Bytes;
 use im::OrdMap;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::command::{DecodeError, SessionId};
@@ -23,8 +27,45 @@ pub struct Snapshot {
     /// Carried so that a replica restored from a peer's snapshot refuses and
     /// accepts exactly what that peer does.
     pub(super) limits: Limits,
+    #[serde(deserialize_with = "deserialize_entry_by_entry")]
     pub(super) entries: OrdMap<Bytes, Value>,
+    #[serde(deserialize_with = "deserialize_entry_by_entry")]
     pub(super) sessions: OrdMap<SessionId, Session>,
+}
+
+/// Decodes a map one entry at a time. `im`'s own `Deserialize` first reserves room for as
+/// many entries as the bytes declare, so a few bytes declaring 2^30 entries would allocate
+/// gigabytes; here memory grows only with the entries that actually arrive. The encoding
+/// is `im`'s (a map), unchanged.
+fn deserialize_entry_by_entry<'de, D, K, V>(deserializer: D) -> Result<OrdMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de> + Ord + Clone,
+    V: Deserialize<'de> + Clone,
+{
+    struct EntryByEntry<K, V>(PhantomData<(K, V)>);
+
+    impl<'de, K, V> Visitor<'de> for EntryByEntry<K, V>
+    where
+        K: Deserialize<'de> + Ord + Clone,
+        V: Deserialize<'de> + Clone,
+    {
+        type Value = OrdMap<K, V>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a map")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<OrdMap<K, V>, A::Error> {
+            let mut map = OrdMap::new();
+            while let Some((key, value)) = access.next_entry()? {
+                map.insert(key, value);
+            }
+            Ok(map)
+        }
+    }
+
+    deserializer.deserialize_map(EntryByEntry(PhantomData))
 }
 
 /// Why a decoded snapshot cannot be restored: it describes a state that
@@ -123,6 +164,20 @@ mod tests {
         snapshot.limits.value_size_bytes_max = 4;
         let refused = StateMachine::restore(snapshot);
         assert!(matches!(refused, Err(RestoreError::ValueTooLarge { size_bytes: 5, .. })));
+    }
+
+    /// Found by the `commands` fuzz target: ten bytes declaring 1.4e8 keys made decoding
+    /// reserve 9.9 GB. A declared count of 2^60 (for the keys, then for the sessions) makes
+    /// that reservation fail outright.
+    #[test]
+    fn decode_allocates_nothing_for_entries_that_are_only_declared() {
+        let fuzzer_found = [255, 231, 7, 231, 42, 96, 231, 231, 255, 65];
+        let two_to_the_sixty = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+        let keys_declared = [&[0, 0, 0][..], &two_to_the_sixty].concat();
+        let sessions_declared = [&[0, 0, 0, 0][..], &two_to_the_sixty].concat();
+        for bytes in [&fuzzer_found[..], &keys_declared, &sessions_declared] {
+            assert!(Snapshot::decode(bytes).is_err(), "{bytes:?}");
+        }
     }
 
     #[test]

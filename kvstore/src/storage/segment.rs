@@ -12,7 +12,7 @@
 //! ```
 
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use super::disk::join_path;
 use super::record::{decode_record, find_valid_record_after, RecordDefect};
@@ -33,6 +33,11 @@ pub const SEGMENT_HEADER_SIZE_BYTES: usize = 24;
 /// defect without allocating, so this is also the bound on memory a bad length can claim.
 pub const RECORD_PAYLOAD_SIZE_BYTES_MAX: u32 = 64 * 1024 * 1024;
 
+/// The first sequences a segment may have. Sequences start at 1, and a log never comes near
+/// 2^63 records; the bound leaves room to number the records of any segment without
+/// overflow. A file named outside it was not written by the log and is ignored.
+pub const SEGMENT_FIRST_SEQUENCES: RangeInclusive<u64> = 1..=i64::MAX as u64;
+
 const SEGMENT_NAME_DIGITS: usize = 20;
 const SEGMENT_NAME_SUFFIX: &str = ".log";
 
@@ -43,14 +48,15 @@ pub fn segment_path(first_sequence: u64) -> String {
 }
 
 /// The first sequence encoded in a segment file name, or `None` if the name is not a
-/// segment's (other files in the directory are ignored, not treated as corruption).
+/// segment's (other files in the directory are ignored, not treated as corruption), which
+/// includes a sequence outside [`SEGMENT_FIRST_SEQUENCES`].
 pub fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(SEGMENT_NAME_SUFFIX)?;
     let well_formed = digits.len() == SEGMENT_NAME_DIGITS && digits.bytes().all(|byte| byte.is_ascii_digit());
     if !well_formed {
         return None;
     }
-    digits.parse().ok()
+    digits.parse().ok().filter(|first_sequence| SEGMENT_FIRST_SEQUENCES.contains(first_sequence))
 }
 
 /// Why a segment header is not valid.
@@ -195,12 +201,15 @@ mod tests {
         assert_eq!(early, "wal/00000000000000000009.log");
         assert!(early < late, "zero padding keeps lexical order equal to numeric order");
         assert_eq!(parse_segment_name("00000000000000000010.log"), Some(10));
-        assert_eq!(parse_segment_name(&segment_path(u64::MAX)[4..]), Some(u64::MAX));
+        let last = *SEGMENT_FIRST_SEQUENCES.end();
+        assert_eq!(parse_segment_name(&segment_path(last)[4..]), Some(last));
     }
 
     #[test]
     fn foreign_file_names_are_not_segments() {
-        for name in ["10.log", "0000000000000000001x.log", "00000000000000000001.tmp", ""] {
+        let out_of_range = ["00000000000000000000.log", "09223372036854775808.log", "18446744073709551615.log"];
+        let malformed = ["10.log", "0000000000000000001x.log", "00000000000000000001.tmp", ""];
+        for name in out_of_range.into_iter().chain(malformed) {
             assert_eq!(parse_segment_name(name), None, "{name:?}");
         }
     }

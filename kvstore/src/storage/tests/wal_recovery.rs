@@ -1,8 +1,10 @@
 //! Recovery: round trips, torn tails that are cut off, corruption that is refused.
 
 use super::*;
-use crate::storage::record::{framed_size_bytes, RecordDefect};
-use crate::storage::segment::{encode_segment_header, HeaderDefect, SegmentDefect, SEGMENT_HEADER_SIZE_BYTES};
+use crate::storage::record::{encode_record, framed_size_bytes, RecordDefect};
+use crate::storage::segment::{
+    encode_segment_header, segment_path, HeaderDefect, SegmentDefect, SEGMENT_HEADER_SIZE_BYTES,
+};
 use crate::storage::{Disk, TornWrite, WalOpenError};
 
 const FIRST_SEGMENT: &str = "wal/00000000000000000001.log";
@@ -309,4 +311,37 @@ fn foreign_files_in_the_wal_directory_are_ignored() {
     raw.append("wal/notes.txt", b"not a segment").unwrap();
     let (_, recovery) = open(&disk, WalConfig::default());
     assert_eq!(payloads(&recovery), to_vecs(&[b"one"]));
+}
+
+/// Found by the `wal_recover` fuzz target (input: one byte, `0x0a`, which names an empty
+/// segment 0): sequences start at 1, and counting down from a segment starting at 0
+/// underflowed.
+#[test]
+fn a_file_named_for_sequence_zero_is_not_a_segment() {
+    let disk = MemDisk::new();
+    let mut raw = disk.clone();
+    raw.create_directory("wal").unwrap();
+    raw.create("wal/00000000000000000000.log").unwrap();
+    raw.sync_directory("wal").unwrap();
+    let (mut wal, recovery) = open(&disk, WalConfig::default());
+    assert_eq!(recovery, Recovery::default());
+    assert_eq!(wal.append(1, b"first").unwrap(), 1);
+}
+
+/// The same bound at the other end: a segment named for sequence `u64::MAX`, with a valid
+/// header and record, overflowed the count of its records.
+#[test]
+fn a_file_named_for_a_sequence_at_the_top_of_the_range_is_not_a_segment() {
+    let disk = MemDisk::new();
+    let mut raw = disk.clone();
+    raw.create_directory("wal").unwrap();
+    let path = segment_path(u64::MAX);
+    let mut content = encode_segment_header(u64::MAX).to_vec();
+    encode_record(&mut content, 1, b"a record");
+    raw.create(&path).unwrap();
+    raw.append(&path, &content).unwrap();
+    raw.sync(&path).unwrap();
+    raw.sync_directory("wal").unwrap();
+    let (_, recovery) = open(&disk, WalConfig::default());
+    assert_eq!(recovery, Recovery::default());
 }
