@@ -3,15 +3,26 @@
 //!
 //! Code map:
 //! - `history`: operations as the clients saw them.
+//! - `checker`: the linearizability checker that judges a history (pure, deterministic).
 //! - `world` (simulator builds only, `--cfg madsim`): the cluster of real nodes, the nemesis,
 //!   the clients.
 
+pub mod checker;
 pub mod history;
 #[cfg(madsim)]
 pub mod world;
 
-/// Everything that makes a run fail, in words; empty when the run passed.
+/// Everything that makes a run fail, in words; empty when the run passed: liveness failures,
+/// and the checker's verdict on the history (a violation, or a key it could not decide).
 #[cfg(madsim)]
 pub fn judge(outcome: &world::RunOutcome) -> Vec<String> {
-    outcome.liveness_failures.clone()
+    let mut failures = outcome.liveness_failures.clone();
+    let report = checker::check(&outcome.history, &checker::CheckConfig::default());
+    match report.verdict {
+        checker::Verdict::Linearizable => {}
+        checker::Verdict::Violation(_) | checker::Verdict::Inconclusive { .. } => {
+            failures.push(format!("history: {report}"));
+        }
+    }
+    failures
 }

@@ -21,3 +21,15 @@ fn a_sweep_of_seeds_passes() {
     assert!(operations as u64 > seeds * 200, "the sweep did too little work: {operations} operations");
     assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The checker has teeth on real runs: with clients reading in `READMODE stale` (served by
+/// whichever node they reach, possibly behind), faults soon produce a history it rejects.
+#[test]
+fn stale_reads_are_flagged_within_a_few_seeds() {
+    let flagged = (0..10u64).find(|&seed| {
+        let mut config = RunConfig { safety_phase_ms: 10_000, ..RunConfig::new(seed) };
+        config.workload.stale_reads = true;
+        sim::judge(&run(config)).iter().any(|failure| failure.contains("NOT LINEARIZABLE"))
+    });
+    assert!(flagged.is_some(), "ten seeds of stale reads under faults and not one flagged: the checker is toothless");
+}

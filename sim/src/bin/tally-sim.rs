@@ -29,6 +29,9 @@ mod sweep {
         /// Length of the fault phase, in simulated milliseconds.
         #[arg(long, default_value_t = 20_000)]
         safety_ms: u64,
+        /// Clients read in `READMODE stale` (not linearizable: the checker should object).
+        #[arg(long)]
+        stale_reads: bool,
     }
 
     fn parse_range(text: &str) -> Result<Range<u64>, String> {
@@ -38,7 +41,9 @@ mod sweep {
     }
 
     fn config(cli: &Cli, seed: u64) -> RunConfig {
-        RunConfig { node_count: cli.nodes, safety_phase_ms: cli.safety_ms, ..RunConfig::new(seed) }
+        let mut config = RunConfig { node_count: cli.nodes, safety_phase_ms: cli.safety_ms, ..RunConfig::new(seed) };
+        config.workload.stale_reads = cli.stale_reads;
+        config
     }
 
     fn judge(outcome: &RunOutcome) -> Vec<String> {
@@ -46,7 +51,8 @@ mod sweep {
     }
 
     fn replay_command(cli: &Cli, seed: u64) -> String {
-        format!("make sim SEED={seed} SIM_ARGS='--nodes {} --safety-ms {}'", cli.nodes, cli.safety_ms)
+        let stale = if cli.stale_reads { " --stale-reads" } else { "" };
+        format!("make sim SEED={seed} SIM_ARGS='--nodes {} --safety-ms {}{stale}'", cli.nodes, cli.safety_ms)
     }
 
     pub fn main() -> std::process::ExitCode {
