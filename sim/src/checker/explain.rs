@@ -18,7 +18,14 @@ pub(crate) fn explain_dead_end(key: &Bytes, searched: &[KeyOp], history: &[Opera
     } else {
         text.push_str("\nThe longest consistent order the search found:");
         for &index in &dead_end.order {
-            let unknown = if searched[index].reply.is_none() { " (outcome unknown: taking effect here)" } else { "" };
+            let unknown = match (&searched[index].reply, searched[index].source) {
+                (Some(_), _) => "",
+                (None, SYNTHETIC_SOURCE) => "",
+                (None, source) if matches!(history[source].outcome, Outcome::Ok(_)) => {
+                    " (its reply set aside: taking effect here)"
+                }
+                (None, _) => " (outcome unknown: taking effect here)",
+            };
             text.push_str(&format!("\n  {}{unknown}", name(index)));
         }
         text.push_str(&format!(
@@ -101,6 +108,7 @@ pub(crate) fn still_running_note(searched: &[KeyOp], history: &[Operation], cut_
         .filter(|operation| operation.reply.is_none() && operation.source != SYNTHETIC_SOURCE)
         .map(|operation| &history[operation.source])
         .filter(|original| matches!(original.outcome, Outcome::Ok(_)))
+        .filter(|original| original.completed_ns.is_some_and(|completed_ns| completed_ns > cut_ns))
         .map(|original| format!("#{}", original.id))
         .collect();
     if ids.is_empty() {
@@ -112,10 +120,17 @@ pub(crate) fn still_running_note(searched: &[KeyOp], history: &[Operation], cut_
     )
 }
 
+/// At most this many values of a context are listed.
+const VALUES_LISTED_MAX: usize = 8;
+
 /// What the window leaves out: the operations before it, summarized by the values they can
 /// leave in the key.
 pub(crate) fn context_note(context: &Context, operations: &[KeyOp]) -> String {
-    let values: Vec<String> = context.values.iter().map(|value| describe_value(value.as_deref())).collect();
+    let mut values: Vec<String> =
+        context.values.iter().take(VALUES_LISTED_MAX).map(|value| describe_value(value.as_deref())).collect();
+    if context.values.len() > VALUES_LISTED_MAX {
+        values.push(format!("{} other values", context.values.len() - VALUES_LISTED_MAX));
+    }
     let unknown = context.operations.iter().filter(|&&index| operations[index].reply.is_none()).count();
     let mut text = format!(
         "\nThe {} operations on the key invoked before {} ns are not shown: whatever order they took effect in, \
@@ -123,7 +138,7 @@ pub(crate) fn context_note(context: &Context, operations: &[KeyOp]) -> String {
         context.operations.len(),
         context.start_ns,
         values.join(" or "),
-        if values.len() == 1 { "there" } else { "each" }
+        if context.values.len() == 1 { "there" } else { "each" }
     );
     if unknown > 0 {
         text.push_str(&format!(
@@ -131,4 +146,17 @@ pub(crate) fn context_note(context: &Context, operations: &[KeyOp]) -> String {
         ));
     }
     text
+}
+
+/// What the operations shown for context are.
+pub(crate) fn writers_note(writers: &[usize], operations: &[KeyOp], history: &[Operation]) -> String {
+    if writers.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<String> = writers.iter().map(|&index| format!("#{}", history[operations[index].source].id)).collect();
+    format!(
+        "\nShown for context, not part of the window: {}, the last other operations to write a value that matters \
+         here. The window fails whether they took effect (at any time after their invocation) or not.",
+        ids.join(", ")
+    )
 }

@@ -43,16 +43,23 @@ pub(crate) struct Outcome {
     /// accommodate, and the values the key could hold just before (each once, in first-seen
     /// order, at most [`VALUES_MAX`]).
     pub blocked: Option<(usize, Vec<Option<Bytes>>)>,
-    /// When linearizable: the values the key could hold after the last completion, or `None`
-    /// if there are more than [`VALUES_MAX`].
-    pub final_values: Option<Vec<Option<Bytes>>>,
+    /// For each checkpoint asked for (see [`search_with_checkpoints`]) that the sweep reached:
+    /// the values the key could hold just before the first event at or after it, or `None` if
+    /// there are more than [`VALUES_MAX`].
+    pub values_at: Vec<Option<Vec<Option<Bytes>>>>,
 }
 
 /// At most this many values are listed in an [`Outcome`].
-const VALUES_MAX: usize = 8;
+const VALUES_MAX: usize = 64;
 
 /// Searches `operations` within `steps_max` steps (each a candidate tried).
 pub(crate) fn search(operations: &[KeyOp], steps_max: u64) -> Outcome {
+    search_with_checkpoints(operations, steps_max, &[])
+}
+
+/// Searches `operations` within `steps_max` steps, noting the values the key could hold at
+/// each of the `checkpoints` (instants, ascending).
+pub(crate) fn search_with_checkpoints(operations: &[KeyOp], steps_max: u64, checkpoints: &[u64]) -> Outcome {
     let events = events(operations);
     let mut call_rank = vec![0; operations.len()];
     for (rank, &(_, operation)) in events.iter().filter(|(is_return, _)| !is_return).enumerate() {
@@ -68,7 +75,7 @@ pub(crate) fn search(operations: &[KeyOp], steps_max: u64) -> Outcome {
         running_known: Vec::new(),
         running_unknown: Vec::new(),
     };
-    sweep.run(&events)
+    sweep.run(&events, checkpoints)
 }
 
 /// A reachable configuration between two events.
@@ -143,15 +150,18 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
-    fn run(&mut self, events: &[(bool, usize)]) -> Outcome {
-        let ended = |sweep: &Self, verdict, blocked, final_values| Outcome {
-            verdict,
-            steps: sweep.steps,
-            blocked,
-            final_values,
-        };
+    fn run(&mut self, events: &[(bool, usize)], checkpoints: &[u64]) -> Outcome {
+        let mut values_at = Vec::with_capacity(checkpoints.len());
         let mut configurations = vec![Configuration { state: States::ABSENT, placed: Vec::new(), spent: Vec::new() }];
         for &(is_return, operation) in events {
+            let time = if is_return {
+                self.operations[operation].completed_ns
+            } else {
+                Some(self.operations[operation].invoked_ns)
+            };
+            while checkpoints.get(values_at.len()).is_some_and(|&checkpoint| Some(checkpoint) <= time) {
+                values_at.push(self.all_values(&configurations));
+            }
             if !is_return {
                 let running = if self.operations[operation].reply.is_some() {
                     &mut self.running_known
@@ -164,16 +174,27 @@ impl Sweep<'_> {
             let values_before = self.values(&configurations);
             configurations = match self.on_return(configurations, operation) {
                 Ok(next) => next,
-                Err(Exhausted) => return ended(self, Verdict::BudgetExceeded, None, None),
+                Err(Exhausted) => {
+                    return Outcome { verdict: Verdict::BudgetExceeded, steps: self.steps, blocked: None, values_at }
+                }
             };
             if configurations.is_empty() {
-                return ended(self, Verdict::NotLinearizable, Some((operation, values_before)), None);
+                let blocked = Some((operation, values_before));
+                return Outcome { verdict: Verdict::NotLinearizable, steps: self.steps, blocked, values_at };
             }
             self.running_known.retain(|&running| running != operation);
         }
-        let final_values = self.values(&configurations);
-        let all_listed = final_values.len() < VALUES_MAX || self.values_count(&configurations) <= VALUES_MAX;
-        ended(self, Verdict::Linearizable, None, all_listed.then_some(final_values))
+        while values_at.len() < checkpoints.len() {
+            values_at.push(self.all_values(&configurations));
+        }
+        Outcome { verdict: Verdict::Linearizable, steps: self.steps, blocked: None, values_at }
+    }
+
+    /// The distinct values of `configurations`, or `None` if there are more than
+    /// [`VALUES_MAX`].
+    fn all_values(&self, configurations: &[Configuration]) -> Option<Vec<Option<Bytes>>> {
+        let values = self.values(configurations);
+        (values.len() < VALUES_MAX || self.values_count(configurations) <= VALUES_MAX).then_some(values)
     }
 
     fn values_count(&self, configurations: &[Configuration]) -> usize {

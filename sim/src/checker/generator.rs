@@ -7,6 +7,10 @@
 //! one store. A failed operation never takes effect. An operation of unknown outcome takes
 //! effect or not (even after its client stopped waiting, which is what a lost reply looks
 //! like). Deterministic for a given [`Workload`], seed included.
+//!
+//! The store applies calls through the checker's own model of a key, so these histories
+//! cannot reveal a bug in that model: the model has unit tests of its own, and the searches
+//! are held to an independent brute-force reference.
 
 use std::collections::BTreeMap;
 

@@ -4,54 +4,72 @@
 //!
 //! # What is checked
 //!
-//! - **Single-key operations** (GET, SET, DEL, CAS, APPEND, INCR), exactly. The store is a
-//!   set of independent keys, so the history is split by key (P-compositionality, Herlihy
-//!   and Wing) and each key's sub-history is searched on its own with the Wing–Gong–Lowe
-//!   algorithm ([`search`](self) module notes), against the model of [`model`](self).
+//! - **Single-key operations** (GET, SET, DEL, CAS, APPEND, INCR), exactly, against the model
+//!   in `model.rs`. The store is a set of independent keys, so the history is split by key
+//!   (P-compositionality, Herlihy and Wing) and each key's sub-history is decided on its own.
 //! - **Outcomes.** A failed operation surely did not take effect and is left out. An
-//!   operation of unknown outcome may take effect at any instant after its invocation, or
-//!   never, and its reply is unconstrained: the search may place it or leave it out. An
-//!   unknown GET says nothing and is left out.
-//! - **RANGE, per key.** A completed RANGE is projected onto every key it covers, as a
-//!   read of that key with the range's invocation and completion times that saw the value the
-//!   range returned, or the key's absence. Each key's search then has to fit that read at an
-//!   instant inside the range's window, consistently with the key's other operations. So a
-//!   range that misses a key certainly present for its whole duration, or returns a value the
-//!   key cannot hold at any instant of it, is a violation.
-//! - **RANGE, on its own.** Before any search: keys in `[start, end)`, in strictly increasing
-//!   byte order; no phantom values, that is every returned value could have been left in its
-//!   key by a write (SET or CAS storing it, APPEND of one of its suffixes, INCR if it is an
-//!   integer) that did not fail and was invoked before the range completed.
+//!   operation of unknown outcome may take effect at any instant after its invocation (even
+//!   long after its client gave up), or never, and its reply is unconstrained. An unknown GET
+//!   says nothing and is left out.
+//! - **RANGE, per key.** A completed RANGE is projected onto every key it covers (every key
+//!   the history mentions within `[start, end)`), as a read of that key with the range's
+//!   invocation and completion times that saw the value the range returned, or the key's
+//!   absence. Each key's search then has to fit that read at an instant inside the range's
+//!   window, consistently with the key's other operations. So a range that misses a key
+//!   certainly present throughout, or returns a value the key cannot hold at any instant of
+//!   it, is a violation.
+//! - **RANGE, on its own.** Before any search: keys within `[start, end)` (an `end` of `+`
+//!   is unbounded, as for the server), in strictly increasing byte order; no phantom values,
+//!   that is every returned value could have been left in its key by a write (SET or CAS
+//!   storing it, APPEND of one of its suffixes, INCR if it is an integer) that did not fail
+//!   and was invoked before the range completed.
 //!
 //! # What is not checked
 //!
 //! - **Atomicity of RANGE across keys.** Each key's read may be placed at a different instant
 //!   of the range's window; a range that mixes one key's value from before a write with
 //!   another's from after it, with no single instant showing both, is not flagged. (That
-//!   needs a search over all the keys a range covers at once, which P-compositionality does
-//!   not give.)
-//! - **Keys beyond the last violation found.** The first key (in byte order) with a violation
-//!   is reported; later keys are not searched.
-//! - **Client order.** An operation may take effect anywhere inside its own window; a client's
-//!   next operation is ordered after it only through real time, as linearizability requires.
+//!   needs one search over all the keys a range covers, which P-compositionality does not
+//!   give.)
+//! - **Keys after the first violation.** The first key (in byte order) with a violation is
+//!   reported; later keys are not searched.
+//!
+//! # How a key is decided
+//!
+//! Two complete searches, run in turns with a growing budget (`search.rs`, `decide`):
+//! - the Wing–Gong–Lowe depth-first search in Lowe's and porcupine's form (a linked list of
+//!   call and return events, backtracking, a cache of explored configurations keyed on the
+//!   set of linearized operations and the key's value): fastest at finding a linearization;
+//! - a breadth-first sweep over time, "just-in-time linearization" (`frontier.rs`): fastest at
+//!   refuting long histories with many unknown outcomes.
+//!
+//! Both prune without losing any linearization: an unknown operation is placed only right
+//! before an operation that notices it (canonical orders), interchangeable unknown operations
+//! are spent in invocation order (`symmetry.rs`), and a configuration that spent a superset of
+//! the unknown operations of an explored one is skipped (`cache.rs`). A unit test holds both
+//! to a brute-force reference on thousands of small random histories.
 //!
 //! # Cost, and limits
 //!
-//! A key's search is usually linear in its number of operations, thanks to the cache of
-//! explored configurations. It can grow exponentially with the number of mutually concurrent
-//! operations the model cannot tell apart; [`CheckConfig::search_steps_max_per_key`] bounds
-//! it, and a key that reaches the bound makes the verdict [`Verdict::Inconclusive`] unless a
-//! violation is found elsewhere: never a silent pass.
+//! Accepting a history usually takes one or two steps per operation. Refuting one explores
+//! every consistent configuration up to the violation, which grows with the operations of
+//! unknown outcome still able to take effect; a few percent of them cost little, a fifth of
+//! a long, hot key's operations can exhaust [`CheckConfig::search_steps_max_per_key`]. Then
+//! the verdict is [`Verdict::Inconclusive`] (unless another key has a violation): never a
+//! silent pass.
 //!
 //! # On a violation
 //!
-//! The key's sub-history is shrunk (see [`shrink`](self) module notes) to a small window of
-//! operations that is not linearizable on its own and fails at the same instant as the whole,
-//! within [`CheckConfig::shrink_steps_max`]. The [`Violation`] shows it as a text timeline
-//! (its `Display`) or as HTML ([`render_html`]), with an explanation drawn from the deepest
-//! point the search reached.
+//! The key's sub-history is shrunk (`shrink.rs`) to a small window of operations that fails
+//! whatever the key's other operations did (they are relaxed to an unknown outcome, not
+//! dropped), with the operations before it summarized by the values they leave in the key,
+//! within [`CheckConfig::shrink_steps_max`]. The [`Violation`] shows the window as a text
+//! timeline (its `Display`, [`render_text`]) or as HTML ([`render_html`]), with an
+//! explanation: the operation at whose completion every consistent order breaks, and the
+//! longest consistent order found.
 //!
-//! Everything here is deterministic: no clocks, no threads, no iteration over hash maps.
+//! Everything here is deterministic: no clocks, no threads, no iteration over hash maps (the
+//! few hash maps, with fixed hashers, serve lookups only).
 
 mod cache;
 mod explain;
@@ -142,12 +160,13 @@ fn key_violation(
 ) -> Violation {
     let window = shrink::shrink(operations, refutation_steps, config.search_steps_max_per_key, config.shrink_steps_max);
     stats.shrink_steps = window.steps;
-    let searched = window.searched(operations);
+    let searched = window.searched(operations, config.search_steps_max_per_key);
     let (mut explanation, consistent_order) = explain_window(&key, &searched, history, window.cut_ns, config);
     if let Some(context) = &window.context {
         explanation.push_str(&explain::context_note(context, operations));
     }
-    let sources = window.kept.iter().map(|&index| operations[index].source);
+    explanation.push_str(&explain::writers_note(&window.writers, operations, history));
+    let sources = window.kept.iter().chain(&window.writers).map(|&index| operations[index].source);
     Violation {
         key,
         window: window_of(history, sources),
@@ -175,18 +194,17 @@ fn explain_window(
         None => format!("No order of these operations is consistent with one value of key {}.", quoted(key)),
     };
     let outcome = search::search(searched, config.search_steps_max_per_key.min(EXPLAIN_STEPS_MAX), true);
-    let Some(dead_end) = &outcome.dead_end else {
+    // An order holding nothing but the summary of the operations before the window adds
+    // nothing to the sentence above.
+    let real = |index: &usize| searched[*index].source != partition::SYNTHETIC_SOURCE;
+    let Some(dead_end) = outcome.dead_end.as_ref().filter(|dead_end| dead_end.order.iter().any(real)) else {
         explanation.push_str(&explain::still_running_note(searched, history, cut_ns));
         return (explanation, Vec::new());
     };
     explanation.push_str(&explain::explain_dead_end(key, searched, history, dead_end));
     explanation.push_str(&explain::still_running_note(searched, history, cut_ns));
-    let order = dead_end
-        .order
-        .iter()
-        .filter(|&&index| searched[index].source != partition::SYNTHETIC_SOURCE)
-        .map(|&index| history[searched[index].source].id)
-        .collect();
+    let order =
+        dead_end.order.iter().filter(|index| real(index)).map(|&index| history[searched[index].source].id).collect();
     (explanation, order)
 }
 

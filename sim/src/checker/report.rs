@@ -12,10 +12,9 @@ use crate::history::Operation;
 /// history silently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckConfig {
-    /// Steps (candidate operations tried) one key's search may take before the key is
-    /// declared inconclusive. A sub-history of n operations of known outcome usually takes
-    /// about n to 2n; the search grows exponentially only with many concurrent operations
-    /// that the model cannot tell apart.
+    /// Steps (candidate operations tried) deciding one key may take before the key is
+    /// declared inconclusive. Accepting n operations usually takes n to 2n; refuting them
+    /// takes more, growing with the operations of unknown outcome (see the module notes).
     pub search_steps_max_per_key: u64,
     /// Steps, over all its searches, that shrinking a violation to a small window may take.
     pub shrink_steps_max: u64,
@@ -64,8 +63,10 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     pub key: Bytes,
-    /// Operations of the history, unchanged, in invocation order: a sub-history that is not
-    /// linearizable on its own.
+    /// Operations of the history, unchanged, in invocation order: the window, which is not
+    /// linearizable on its own, nor even with every other operation of the key relaxed to an
+    /// unknown outcome; plus, when the operations before the window are summarized (see the
+    /// explanation), the last of them to write each value the window involves, for context.
     pub window: Vec<Operation>,
     /// What goes wrong, in sentences.
     pub explanation: String,

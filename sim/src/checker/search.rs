@@ -25,8 +25,9 @@
 //! Every linearization can be rewritten into this form (drop droppable unknown operations and
 //! trailing ones, move unknown ones later past operations they commute with; each rewrite
 //! shortens the order or moves a known operation earlier, so rewriting ends), and the reply of
-//! every operation stays the same, so the search loses nothing. The restriction on the next
-//! step is part of the cached configuration. Operations of known outcome are tried before
+//! every operation stays the same, so the search loses nothing. Interchangeable unknown
+//! operations are also spent in invocation order (see [`super::symmetry`]), which rewrites
+//! into too. The restriction on the next step is part of the cached configuration. Operations of known outcome are tried before
 //! unknown ones, so a history that needs none of the unknown operations is accepted without
 //! placing any.
 
@@ -79,31 +80,40 @@ pub(crate) struct DeadEnd {
     depth: usize,
 }
 
-/// The depth-first search may take this many steps per operation before [`decide`] turns to
-/// the breadth-first sweep (a linearizable history usually takes one or two)...
-const DEPTH_FIRST_STEPS_PER_OPERATION: u64 = 10;
+/// The first round of [`decide`] gives each search this many steps per operation (a
+/// linearizable history usually takes one or two)...
+const FIRST_ROUND_STEPS_PER_OPERATION: u64 = 10;
 
-/// ...plus this many.
-const DEPTH_FIRST_STEPS_MIN: u64 = 10_000;
+/// ...plus this many; each later round four times as many.
+const FIRST_ROUND_STEPS_MIN: u64 = 10_000;
 
-/// Decides whether `operations` are linearizable within `steps_max` steps: by the depth-first
-/// search, which is fastest when they are, within a budget proportional to their number;
-/// then, if that did not settle it, by the breadth-first sweep of [`super::frontier`], which
-/// copes better with refuting long histories full of unknown outcomes.
+/// Decides whether `operations` are linearizable within `steps_max` steps, by the depth-first
+/// search and the breadth-first sweep of [`super::frontier`] in turn, in rounds of growing
+/// budget. The depth-first search is fastest at finding a linearization; the sweep at
+/// refuting long histories full of unknown outcomes. Alternating, whichever suits the history
+/// settles it at no more than a small constant factor of its own cost.
 pub(crate) fn decide(operations: &[KeyOp], steps_max: u64) -> Outcome {
     let operation_count = u64::try_from(operations.len()).unwrap_or(u64::MAX);
-    let depth_first_steps_max =
-        operation_count.saturating_mul(DEPTH_FIRST_STEPS_PER_OPERATION).saturating_add(DEPTH_FIRST_STEPS_MIN);
-    let outcome = search(operations, steps_max.min(depth_first_steps_max), false);
-    if outcome.verdict != Verdict::BudgetExceeded || outcome.steps >= steps_max {
-        return outcome;
-    }
-    let swept = super::frontier::search(operations, steps_max - outcome.steps);
-    Outcome {
-        verdict: swept.verdict,
-        steps: outcome.steps + swept.steps,
-        cache_entries: outcome.cache_entries,
-        dead_end: None,
+    let mut round_steps =
+        operation_count.saturating_mul(FIRST_ROUND_STEPS_PER_OPERATION).saturating_add(FIRST_ROUND_STEPS_MIN);
+    let mut steps = 0;
+    let mut cache_entries = 0;
+    loop {
+        let depth_first = search(operations, round_steps.min(steps_max - steps), false);
+        steps += depth_first.steps.min(steps_max - steps);
+        cache_entries = cache_entries.max(depth_first.cache_entries);
+        if depth_first.verdict != Verdict::BudgetExceeded {
+            return Outcome { steps, cache_entries, ..depth_first };
+        }
+        if steps >= steps_max {
+            return Outcome { verdict: Verdict::BudgetExceeded, steps, cache_entries, dead_end: None };
+        }
+        let swept = super::frontier::search(operations, round_steps.min(steps_max - steps));
+        steps += swept.steps.min(steps_max - steps);
+        if swept.verdict != Verdict::BudgetExceeded || steps >= steps_max {
+            return Outcome { verdict: swept.verdict, steps, cache_entries, dead_end: None };
+        }
+        round_steps = round_steps.saturating_mul(4);
     }
 }
 

@@ -8,13 +8,15 @@
 //!    *violation time*.
 //! 2. **Summarize the beginning.** Pick the latest instant `c` at which no operation of known
 //!    outcome is running, leaving at least [`WINDOW_OPERATIONS_MIN`] operations invoked from
-//!    `c` on. The operations invoked before `c` (the *context*) are replaced by the values the
+//!    `c` on (twice as many, and so on, while the rest does not fail as described next). The operations invoked before `c` (the *context*) are replaced by the values the
 //!    key could hold at `c` (found by the breadth-first sweep), and the rest is searched from
 //!    each of these values in turn, the context's operations of unknown outcome still free to
 //!    take effect later. The real value at `c` is one of them, so if the rest fails from each,
 //!    the history fails. Without such an instant (or with too many values), nothing is cut.
-//! 3. **Drop operations** after `c` greedily, in chunks of halving size (reads first, then
-//!    any). A chunk may go only if the rest still fails at the violation time *with every
+//! 3. **Drop operations** after `c`: first try keeping only the last 1, 2, 4, ... operations
+//!    to complete (the violation shows at the violation time, so its cause is usually among
+//!    them), then drop greedily, in chunks of halving size (reads first, then any). A set of
+//!    operations may go only if the rest still fails at the violation time *with every
 //!    dropped operation still there as an operation of unknown outcome* (reads among them then
 //!    say nothing and vanish). This keeps the window honest: dropping the write a stale read
 //!    saw would turn the stale read into a phantom, which fails too, but the relaxed write can
@@ -34,9 +36,14 @@ use super::partition::{KeyOp, SYNTHETIC_SOURCE};
 use super::search::{decide, Verdict};
 use crate::history::Return;
 
-/// The window left after summarizing the beginning keeps at least this many operations
-/// (fewer only when the history is shorter), so that it usually holds the writes its reads saw.
-pub(crate) const WINDOW_OPERATIONS_MIN: usize = 24;
+/// The window left after summarizing the beginning keeps at least this many operations at
+/// first. Small, because relaxing many operations of a window to an unknown outcome makes
+/// its searches expensive; it is widened while it does not fail.
+pub(crate) const WINDOW_OPERATIONS_MIN: usize = 1;
+
+/// The window is widened (doubling) at most up to this many operations before giving up on
+/// summarizing the beginning.
+const WINDOW_OPERATIONS_MAX: usize = 256;
 
 /// A search while dropping may cost this many times the refutation of the whole key...
 const STEPS_CAP_FACTOR: u64 = 4;
@@ -54,6 +61,13 @@ pub(crate) struct Window {
     pub cut_ns: u64,
     /// What the beginning was summarized into, if it was.
     pub context: Option<Context>,
+    /// The operations dropped from the window: the verdict holds with them relaxed to an
+    /// unknown outcome.
+    pub relaxed: Vec<usize>,
+    /// Among the operations not in the window, the last to write each value the window's story
+    /// needs (the context's values, those the window's reads saw, those its CASes expected):
+    /// shown for context.
+    pub writers: Vec<usize>,
     /// Whether no single operation of the window can be dropped.
     pub minimal: bool,
     pub steps: u64,
@@ -71,11 +85,26 @@ pub(crate) struct Context {
 }
 
 impl Window {
-    /// The history the verdict on the window rests on, from the first value of the context:
-    /// what the explanation describes.
-    pub(crate) fn searched(&self, operations: &[KeyOp]) -> Vec<KeyOp> {
-        let start = self.context.as_ref().and_then(|context| context.values.first().map(|value| (context, value)));
-        trial(operations, start, &self.kept, &[], self.cut_ns)
+    /// The history the verdict on the window rests on, which the explanation describes: from
+    /// a value of the context from which the window fails at the violation time (rather than
+    /// earlier, for a reason that value alone brings), else the first.
+    pub(crate) fn searched(&self, operations: &[KeyOp], steps_max: u64) -> Vec<KeyOp> {
+        let Some(context) = &self.context else {
+            return trial(operations, None, &self.kept, &self.relaxed, self.cut_ns);
+        };
+        let trials = context
+            .values
+            .iter()
+            .map(|value| trial(operations, Some((context, value)), &self.kept, &self.relaxed, self.cut_ns));
+        let mut first = None;
+        for candidate in trials {
+            let blocked = frontier::search(&candidate, steps_max).blocked;
+            if blocked.is_some_and(|(blocked, _)| candidate[blocked].completed_ns == Some(self.cut_ns)) {
+                return candidate;
+            }
+            first.get_or_insert(candidate);
+        }
+        first.unwrap_or_default()
     }
 }
 
@@ -94,13 +123,23 @@ pub(crate) fn shrink(operations: &[KeyOp], refutation_steps: u64, steps_max_per_
     };
     let all = by_invocation(operations, (0..operations.len()).collect());
     let Some(cut_ns) = shrinker.violation_time(&all) else {
-        return Window { kept: all, cut_ns: u64::MAX, context: None, minimal: false, steps: shrinker.steps };
+        let (relaxed, writers) = (Vec::new(), Vec::new());
+        return Window {
+            kept: all,
+            cut_ns: u64::MAX,
+            context: None,
+            relaxed,
+            writers,
+            minimal: false,
+            steps: shrinker.steps,
+        };
     };
     shrinker.cut_ns = cut_ns;
     let until_cut: Vec<usize> = all.into_iter().filter(|&index| operations[index].invoked_ns <= cut_ns).collect();
     shrinker.summarize_beginning(&until_cut);
     shrinker.steps_cap = refutation_steps.saturating_mul(STEPS_CAP_FACTOR).max(STEPS_CAP_MIN).min(steps_max_per_search);
     let mut kept = shrinker.window.clone();
+    shrinker.keep_the_last(&mut kept);
     shrinker.drop_chunks(&mut kept, |operation| model::is_read(&operation.call));
     shrinker.drop_chunks(&mut kept, |_| true);
     let mut minimal = false;
@@ -111,7 +150,37 @@ pub(crate) fn shrink(operations: &[KeyOp], refutation_steps: u64, steps_max_per_
             break;
         }
     }
-    Window { kept, cut_ns, context: shrinker.context, minimal, steps: shrinker.steps }
+    let relaxed = shrinker.relaxed(&kept);
+    let context = shrinker.context;
+    let others: Vec<usize> =
+        context.iter().flat_map(|context| context.operations.iter()).chain(&relaxed).copied().collect();
+    let writers = last_writers(operations, context.as_ref(), &kept, &others);
+    Window { kept, cut_ns, context, relaxed, writers, minimal, steps: shrinker.steps }
+}
+
+/// The last of `others` (in invocation order) writing each value the window's story needs:
+/// the values the context leaves, those the window's reads saw, those its CASes expected.
+fn last_writers(operations: &[KeyOp], context: Option<&Context>, kept: &[usize], others: &[usize]) -> Vec<usize> {
+    let mut values: Vec<&Bytes> = context.iter().flat_map(|context| context.values.iter().flatten()).collect();
+    for &index in kept {
+        match (&operations[index].call, &operations[index].reply) {
+            (KeyCall::Cas { expected, .. }, _) => values.push(expected),
+            (_, Some(Return::Value(Some(value)))) => values.push(value),
+            _ => {}
+        }
+    }
+    let mut writers: Vec<usize> = values
+        .into_iter()
+        .filter_map(|value| {
+            others.iter().rev().copied().find(|&index| match &operations[index].call {
+                KeyCall::Set(written) | KeyCall::Cas { new: written, .. } => written == value,
+                _ => false,
+            })
+        })
+        .collect();
+    writers.sort_unstable();
+    writers.dedup();
+    writers
 }
 
 /// The operations `kept`, plus `relaxed` with their outcomes made unknown, truncated at
@@ -209,7 +278,11 @@ impl Shrinker<'_> {
         true
     }
 
-    /// The earliest completion time at which the truncated history fails, by binary search.
+    /// The earliest completion time at which the truncated history fails. The sweep of
+    /// [`frontier`] breaks at the completion of some operation `o`: every truncation before it
+    /// is linearizable (the sweep's configurations there give linearizations), so the answer
+    /// is `o`'s completion if the truncation there fails, as it almost always does; else a
+    /// binary search over the later completion times finds it.
     fn violation_time(&mut self, all: &[usize]) -> Option<u64> {
         let mut times: Vec<u64> = all
             .iter()
@@ -218,15 +291,22 @@ impl Shrinker<'_> {
             .collect();
         times.sort_unstable();
         times.dedup();
+        let swept = frontier::search(self.operations, self.steps_cap.min(self.steps_left));
+        self.steps += swept.steps;
+        self.steps_left = self.steps_left.saturating_sub(swept.steps);
+        let earliest = swept.blocked.and_then(|(blocked, _)| self.operations[blocked].completed_ns);
+        let mut low = earliest.map_or(0, |earliest| times.partition_point(|&time| time < earliest));
         let mut high = times.len().checked_sub(1)?;
         let fails_at = |shrinker: &mut Self, time: u64| {
             let operations = trial(shrinker.operations, None, all, &[], time);
             shrinker.verdict(&operations) == Verdict::NotLinearizable
         };
+        if low < high && fails_at(self, times[low]) {
+            return Some(times[low]);
+        }
         if !fails_at(self, times[high]) {
             return None;
         }
-        let mut low = 0;
         while low < high {
             let middle = (low + high) / 2;
             if fails_at(self, times[middle]) {
@@ -241,32 +321,47 @@ impl Shrinker<'_> {
     /// Sets the context and the window (see the module notes); without a usable instant, the
     /// window is everything.
     fn summarize_beginning(&mut self, until_cut: &[usize]) {
+        self.context = None;
         self.window = until_cut.to_vec();
-        let Some(split) = self.latest_quiet_split(until_cut) else { return };
-        let context_operations = until_cut[..split].to_vec();
-        let context_history: Vec<KeyOp> =
-            context_operations.iter().map(|&index| self.operations[index].clone()).collect();
-        let swept = frontier::search(&context_history, self.steps_cap.min(self.steps_left));
+        let mut splits = Vec::new();
+        let mut window_operations_min = WINDOW_OPERATIONS_MIN;
+        while window_operations_min <= WINDOW_OPERATIONS_MAX {
+            match self.latest_quiet_split(until_cut, window_operations_min) {
+                Some(split) if splits.last() != Some(&split) => splits.push(split),
+                Some(_) => {}
+                None => break,
+            }
+            window_operations_min *= 2;
+        }
+        // One sweep finds the values at every candidate instant, earliest first.
+        let instants: Vec<u64> =
+            splits.iter().rev().map(|&split| self.operations[until_cut[split]].invoked_ns).collect();
+        let history: Vec<KeyOp> = until_cut.iter().map(|&index| self.operations[index].clone()).collect();
+        let swept = frontier::search_with_checkpoints(&history, self.steps_cap.min(self.steps_left), &instants);
         self.steps += swept.steps;
         self.steps_left = self.steps_left.saturating_sub(swept.steps);
-        let Some(values) = swept.final_values.filter(|_| swept.verdict == Verdict::Linearizable) else { return };
-        let start_ns = self.operations[until_cut[split]].invoked_ns;
-        self.context = Some(Context { start_ns, values, operations: context_operations });
-        self.window = until_cut[split..].to_vec();
-        // Summarizing is more permissive (an unknown operation spent before `c` may be spent
-        // again after it), so the window may no longer fail: then do without a context.
-        let window = self.window.clone();
-        if !self.fails(&window) {
-            self.context = None;
-            self.window = until_cut.to_vec();
+        for (&split, values) in splits.iter().zip(swept.values_at.iter().rev()) {
+            let Some(values) = values.clone() else { continue };
+            let start_ns = self.operations[until_cut[split]].invoked_ns;
+            let operations = until_cut[..split].to_vec();
+            self.context = Some(Context { start_ns, values, operations });
+            self.window = until_cut[split..].to_vec();
+            // Summarizing is more permissive (an unknown operation spent before `c` may be
+            // spent again after it), so the window may not fail: then widen it.
+            let window = self.window.clone();
+            if self.fails(&window) {
+                return;
+            }
         }
+        self.context = None;
+        self.window = until_cut.to_vec();
     }
 
     /// The largest position in `until_cut` (in invocation order) such that every operation
     /// of known outcome before it completed before it was invoked, leaving at least
-    /// [`WINDOW_OPERATIONS_MIN`] operations from it on.
-    fn latest_quiet_split(&self, until_cut: &[usize]) -> Option<usize> {
-        let last = until_cut.len().checked_sub(WINDOW_OPERATIONS_MIN)?;
+    /// `window_operations_min` operations from it on.
+    fn latest_quiet_split(&self, until_cut: &[usize], window_operations_min: usize) -> Option<usize> {
+        let last = until_cut.len().checked_sub(window_operations_min)?;
         let mut completed_max: Option<u64> = None;
         let mut quiet = Vec::with_capacity(until_cut.len());
         for &index in until_cut {
@@ -286,6 +381,23 @@ impl Shrinker<'_> {
             in_kept[index] = true;
         }
         self.window.iter().copied().filter(|&index| !in_kept[index]).collect()
+    }
+
+    /// Keeps only the last 1, 2, 4, ... operations of `kept` to complete (unknown ones by
+    /// invocation), if that still fails.
+    fn keep_the_last(&mut self, kept: &mut Vec<usize>) {
+        let mut by_completion = kept.clone();
+        let end = |operation: &KeyOp| operation.completed_ns.unwrap_or(operation.invoked_ns);
+        by_completion.sort_by_key(|&index| std::cmp::Reverse((end(&self.operations[index]), index)));
+        let mut count = 1;
+        while count < by_completion.len() && self.steps_left > 0 {
+            let trial = by_invocation(self.operations, by_completion[..count].to_vec());
+            if self.fails(&trial) {
+                *kept = trial;
+                return;
+            }
+            count *= 2;
+        }
     }
 
     /// Drops chunks of the eligible operations, halving the chunk size down to one.
