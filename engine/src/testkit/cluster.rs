@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::testkit::oracles::{check_log_matching, Oracles};
+use crate::testkit::oracles::{check_log_matching, Oracles, Violation};
 use crate::testkit::{fnv1a, MemoryLog, FNV_OFFSET};
 use crate::{
     CampaignError, Config, Entry, HardState, Index, Membership, Message, NodeId, PersistedState, ProposeError, Raft,
@@ -90,7 +90,7 @@ impl Cluster {
         let raft = Raft::new(id, self.config.clone(), node.disk.to_persisted(), seed, self.now_ms)
             .expect("a durable state the engine wrote is valid");
         self.oracles.observe_restart(id, raft.commit_index());
-        self.oracles.observe_durable(id, node.disk.hard_state);
+        upheld(self.oracles.observe_durable(id, node.disk.hard_state));
         node.raft = Some(raft);
         node.applied.clear();
     }
@@ -221,7 +221,7 @@ impl Cluster {
 
     fn apply(&mut self, id: NodeId, entries: Vec<Entry>) {
         let Some(last) = entries.last().map(|entry| entry.index) else { return };
-        self.oracles.observe_apply(id, &entries);
+        upheld(self.oracles.observe_apply(id, &entries));
         let node = self.nodes.get_mut(&id).expect("known node");
         node.applied.extend(entries);
         node.raft.as_mut().expect("live node").on_applied(last).expect("applied what was handed out");
@@ -233,12 +233,12 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).expect("known node");
         for write in std::mem::take(&mut node.pending_writes) {
             node.disk.write(write.hard_state, &write.entries);
-            self.oracles.observe_durable(id, node.disk.hard_state);
+            upheld(self.oracles.observe_durable(id, node.disk.hard_state));
             if let Some(last) = write.entries.last() {
                 node.raft.as_mut().expect("live node").on_persisted(last.index, last.term);
             }
             for message in &write.messages_after_persist {
-                self.oracles.observe_sent_after_persist(message, &node.disk);
+                upheld(self.oracles.observe_sent_after_persist(message, &node.disk));
             }
             self.in_flight.extend(write.messages_after_persist);
         }
@@ -382,9 +382,17 @@ impl Cluster {
             self.nodes.iter().map(|(&id, node)| (id, &node.disk)).collect();
         let live: Vec<&Raft> = self.nodes.values().filter_map(|node| node.raft.as_ref()).collect();
         for raft in &live {
-            self.oracles.observe_node(raft, &durable_logs);
+            upheld(self.oracles.observe_node(raft, &durable_logs));
         }
         let logs: Vec<(NodeId, &[Entry])> = live.iter().map(|raft| (raft.id(), raft.log().entries())).collect();
-        check_log_matching(&logs);
+        upheld(check_log_matching(&logs));
+    }
+}
+
+/// Panics with the violation, if there is one: a scenario or property test then fails (and
+/// shrinks) at the step that broke the property.
+fn upheld(check: Result<(), Violation>) {
+    if let Err(violation) = check {
+        panic!("{violation}");
     }
 }

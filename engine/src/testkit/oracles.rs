@@ -1,11 +1,25 @@
 //! The safety properties of Raft, checked from outside the nodes after every operation.
-//! A violation panics with what was seen, so a property test can shrink the schedule.
+//! Each check returns the violation it found, in words: the in-memory [`crate::testkit::Cluster`]
+//! panics with it (so a property test can shrink the schedule), the simulator records it
+//! against the seed.
 
 use std::collections::BTreeMap;
 
 use crate::message::{AppendOutcome, Message, MessageBody};
 use crate::testkit::MemoryLog;
 use crate::{Entry, Index, NodeId, Raft, Role, Term};
+
+/// A broken safety property, described with what was seen.
+pub type Violation = String;
+
+/// Returns the violation `$($message)+` unless `$condition` holds.
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
 
 /// What the cluster has ever shown, to compare each new observation against.
 #[derive(Debug, Default)]
@@ -20,60 +34,76 @@ pub struct Oracles {
     durable: BTreeMap<NodeId, crate::HardState>,
     commit_seen: BTreeMap<NodeId, Index>,
     applied_this_life: BTreeMap<NodeId, Index>,
+    /// The leader whose completeness was last checked, and its term: a leader's log only
+    /// grows within its term, so one check per term is enough.
+    completeness_checked: BTreeMap<NodeId, Term>,
 }
 
 impl Oracles {
     /// Checks one live node: election safety, commit safety, commit on quorum and leader
     /// completeness. `durable_logs` are every node's durable storage.
-    pub fn observe_node(&mut self, raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLog>) {
+    pub fn observe_node(&mut self, raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLog>) -> Result<(), Violation> {
         let id = raft.id();
         if raft.role() == Role::Leader {
             let leader = *self.leaders_by_term.entry(raft.term()).or_insert(id);
-            assert_eq!(leader, id, "election safety: nodes {leader} and {id} both led term {}", raft.term());
-            self.check_leader_completeness(raft);
+            ensure!(leader == id, "election safety: nodes {leader} and {id} both led term {}", raft.term());
+            if self.completeness_checked.get(&id) != Some(&raft.term()) {
+                self.check_leader_completeness(raft)?;
+                self.completeness_checked.insert(id, raft.term());
+            }
         }
         let seen = self.commit_seen.get(&id).copied().unwrap_or(0);
+        ensure!(
+            raft.commit_index() >= seen,
+            "node {id}: commit index went back from {seen} to {}",
+            raft.commit_index()
+        );
         if raft.commit_index() > seen {
-            self.record_commits(raft, seen + 1);
-            if raft.role() == Role::Leader {
-                check_commit_on_quorum(raft, durable_logs);
-            }
             self.commit_seen.insert(id, raft.commit_index());
+            self.record_commits(raft, seen + 1)?;
+            if raft.role() == Role::Leader {
+                check_commit_on_quorum(raft, durable_logs)?;
+            }
         }
+        Ok(())
     }
 
-    fn record_commits(&mut self, raft: &Raft, from: Index) {
+    fn record_commits(&mut self, raft: &Raft, from: Index) -> Result<(), Violation> {
         for index in from..=raft.commit_index() {
-            let entry = raft.log().entry(index).expect("committed entries are in the log").clone();
-            let (first, _) = self.committed.entry(index).or_insert((entry.clone(), raft.term()));
-            assert_eq!(*first, entry, "commit safety: node {} committed a different entry at index {index}", raft.id());
+            let Some(entry) = raft.log().entry(index) else {
+                return Err(format!("node {} committed index {index}, which is not in its log", raft.id()));
+            };
+            let (first, _) = self.committed.entry(index).or_insert_with(|| (entry.clone(), raft.term()));
+            ensure!(first == entry, "commit safety: node {} committed a different entry at index {index}", raft.id());
         }
+        Ok(())
     }
 
     /// Every entry committed before a leader's term is in that leader's log (Raft §5.4).
-    fn check_leader_completeness(&self, raft: &Raft) {
+    fn check_leader_completeness(&self, raft: &Raft) -> Result<(), Violation> {
         for (index, (entry, commit_term)) in &self.committed {
             if *commit_term < raft.term() {
-                assert_eq!(
-                    raft.log().entry(*index),
-                    Some(entry),
+                ensure!(
+                    raft.log().entry(*index) == Some(entry),
                     "leader completeness: leader {} of term {} lacks committed entry {index}",
                     raft.id(),
                     raft.term()
                 );
             }
         }
+        Ok(())
     }
 
     /// No two nodes apply different entries at one index; each node applies in order.
-    pub fn observe_apply(&mut self, id: NodeId, entries: &[Entry]) {
+    pub fn observe_apply(&mut self, id: NodeId, entries: &[Entry]) -> Result<(), Violation> {
         for entry in entries {
             let previous = self.applied_this_life.entry(id).or_insert(0);
-            assert_eq!(entry.index, *previous + 1, "node {id} applied out of order");
+            ensure!(entry.index == *previous + 1, "node {id} applied {} right after {previous}", entry.index);
             *previous = entry.index;
             let first = self.applied.entry(entry.index).or_insert_with(|| entry.clone());
-            assert_eq!(first, entry, "state machine safety: node {id} applied a different entry at {}", entry.index);
+            ensure!(first == entry, "state machine safety: node {id} applied a different entry at {}", entry.index);
         }
+        Ok(())
     }
 
     /// A node restarted: its in-memory state machine starts over, its commit is the durable one.
@@ -83,30 +113,30 @@ impl Oracles {
     }
 
     /// The durable hard state moves forward only: term, then vote within a term, then commit.
-    pub fn observe_durable(&mut self, id: NodeId, now: crate::HardState) {
-        if let Some(before) = self.durable.get(&id) {
-            assert!(now.term >= before.term, "node {id}: durable term went back from {} to {}", before.term, now.term);
+    pub fn observe_durable(&mut self, id: NodeId, now: crate::HardState) -> Result<(), Violation> {
+        if let Some(before) = self.durable.insert(id, now) {
+            ensure!(now.term >= before.term, "node {id}: durable term went back from {} to {}", before.term, now.term);
             if now.term == before.term && before.voted_for.is_some() {
-                assert_eq!(now.voted_for, before.voted_for, "node {id} changed its durable vote in term {}", now.term);
+                ensure!(now.voted_for == before.voted_for, "node {id} changed its durable vote in term {}", now.term);
             }
-            assert!(now.commit_index >= before.commit_index, "node {id}: durable commit went back");
+            ensure!(now.commit_index >= before.commit_index, "node {id}: durable commit went back");
         }
-        self.durable.insert(id, now);
+        Ok(())
     }
 
     /// A message leaving after persistence must promise only what is durable: a granted vote
     /// is on disk (and is the only one in its term), an accepted append's entries are on disk.
-    pub fn observe_sent_after_persist(&mut self, message: &Message, sender_log: &MemoryLog) {
+    pub fn observe_sent_after_persist(&mut self, message: &Message, sender_log: &MemoryLog) -> Result<(), Violation> {
         match &message.body {
             MessageBody::VoteResponse { granted: true } => {
                 let key = (message.from, message.term);
                 let first = *self.votes.entry(key).or_insert(message.to);
-                assert_eq!(first, message.to, "node {} voted twice in term {}", message.from, message.term);
+                ensure!(first == message.to, "node {} voted twice in term {}", message.from, message.term);
                 // Durable means: this vote is on disk, or a later term is (which rules out any
                 // other vote in this term just as well).
                 let durable = sender_log.hard_state;
                 let vote_on_disk = (durable.term, durable.voted_for) == (message.term, Some(message.to));
-                assert!(
+                ensure!(
                     vote_on_disk || durable.term > message.term,
                     "node {} granted a vote in term {} that is not durable (disk: {durable:?})",
                     message.from,
@@ -114,7 +144,7 @@ impl Oracles {
                 );
             }
             MessageBody::AppendResponse(AppendOutcome::Accepted { match_index }) => {
-                assert!(
+                ensure!(
                     sender_log.entries.len() as Index >= *match_index,
                     "node {} acknowledged entries up to {match_index} that are not durable",
                     message.from
@@ -122,41 +152,45 @@ impl Oracles {
             }
             _ => {}
         }
+        Ok(())
     }
 }
 
 /// A leader's commit index names an entry a quorum holds on disk.
-fn check_commit_on_quorum(raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLog>) {
+fn check_commit_on_quorum(raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLog>) -> Result<(), Violation> {
     let index = raft.commit_index();
-    let term = raft.log().term(index).expect("committed entry in the log");
+    let Some(term) = raft.log().term(index) else {
+        return Err(format!("leader {} committed index {index}, which is not in its log", raft.id()));
+    };
     let holders = raft
         .membership()
         .voters
         .iter()
         .filter(|voter| durable_logs.get(voter).is_some_and(|log| log.holds(index, term)))
         .count();
-    assert!(
+    ensure!(
         holders >= raft.membership().quorum_size(),
         "commit on quorum: leader {} committed {index} held durably by only {holders} voters",
         raft.id()
     );
+    Ok(())
 }
 
 /// Log matching: if two logs hold an entry with the same index and term, they agree on every
 /// entry up to it.
-pub fn check_log_matching(logs: &[(NodeId, &[Entry])]) {
+pub fn check_log_matching(logs: &[(NodeId, &[Entry])]) -> Result<(), Violation> {
     for (position, (first_id, first)) in logs.iter().enumerate() {
         for (second_id, second) in &logs[position + 1..] {
             let common = first.len().min(second.len());
             let Some(last_same) = (0..common).rev().find(|&i| first[i].term == second[i].term) else {
                 continue;
             };
-            assert_eq!(
-                first[..=last_same],
-                second[..=last_same],
+            ensure!(
+                first[..=last_same] == second[..=last_same],
                 "log matching: nodes {first_id} and {second_id} share entry {} but differ before it",
                 last_same + 1
             );
         }
     }
+    Ok(())
 }
