@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::ProcessConfig;
 use crate::metrics::{MetricsEndpoint, ProcessSources};
-use crate::node::{self, LogStore, LoopConfig, NodeError, NodeHandle, NodeParts, PeerMessage, PeerSender};
+use crate::node::{
+    self, LogStore, LoopConfig, NodeError, NodeHandle, NodeObserver, NodeParts, PeerMessage, PeerSender,
+};
 use crate::raft_store::{Identity, RaftStore};
 use crate::server::{Server, ServerConfig, ServerMetrics};
 use crate::state::Limits;
@@ -55,22 +57,40 @@ impl PeerSender for TransportSender {
     }
 }
 
+/// What the simulator plugs into a process; a production process has neither.
+#[derive(Default)]
+pub struct ProcessHooks {
+    /// Decides the fate of each outbound peer message: the simulator's way to lose, duplicate
+    /// and reorder Raft traffic, which TCP never does.
+    pub message_faults: Option<Box<dyn MessageFaults<PeerMessage>>>,
+    /// Told about every step of the node, for cluster-wide oracles.
+    pub observer: Option<Arc<dyn NodeObserver>>,
+}
+
+impl std::fmt::Debug for ProcessHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessHooks")
+            .field("message_faults", &self.message_faults.is_some())
+            .field("observer", &self.observer)
+            .finish()
+    }
+}
+
 /// Opens the data on `disk`, then starts the transport, node and server.
 pub async fn start<D: Disk + Send + 'static>(
     config: &ProcessConfig,
     disk: D,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunningProcess> {
-    start_with_faults(config, disk, clock, None).await
+    start_with_hooks(config, disk, clock, ProcessHooks::default()).await
 }
 
-/// Like [`start`], with a hook that decides the fate of each outbound peer message: the
-/// simulator's way to lose, duplicate and reorder Raft traffic, which TCP never does.
-pub async fn start_with_faults<D: Disk + Send + 'static>(
+/// Like [`start`], with the simulator's hooks.
+pub async fn start_with_hooks<D: Disk + Send + 'static>(
     config: &ProcessConfig,
     disk: D,
     clock: Arc<dyn Clock>,
-    message_faults: Option<Box<dyn MessageFaults<PeerMessage>>>,
+    hooks: ProcessHooks,
 ) -> anyhow::Result<RunningProcess> {
     let identity = Identity { cluster_id: config.cluster_id.clone(), node_id: config.id };
     let membership = Membership::new(config.peers.keys().copied());
@@ -84,7 +104,7 @@ pub async fn start_with_faults<D: Disk + Send + 'static>(
     let mut transport_config = TransportConfig::new(config.id, config.cluster_id.clone(), config.raft_listen, peers);
     transport_config.client_address = Some(config.listen.to_string());
     let transport = Arc::new(
-        Transport::start_with_faults(transport_config, inbound_sender, message_faults)
+        Transport::start_with_faults(transport_config, inbound_sender, hooks.message_faults)
             .await
             .context("cannot start the peer transport")?,
     );
@@ -105,6 +125,7 @@ pub async fn start_with_faults<D: Disk + Send + 'static>(
         peers: TransportSender(Arc::clone(&transport)),
         inbound,
         clock,
+        observer: hooks.observer,
     };
     let (node, node_task) = node::spawn(parts).context("cannot start the Raft node")?;
 
@@ -193,7 +214,7 @@ impl RunningProcess {
     }
 
     /// Waits until the node loop ends on its own, which only a storage failure causes.
-    async fn node_stopped(&mut self) -> Result<(), NodeError> {
+    pub async fn node_stopped(&mut self) -> Result<(), NodeError> {
         (&mut self.node_task).await.unwrap_or(Ok(()))
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock::Clock;
 use crate::node::api::{NodeStatus, ReadError, ReadMode, WriteError};
 use crate::node::metrics::NodeMetrics;
+use crate::node::observer::NodeObserver;
 use crate::node::peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
 use crate::node::pending::{Forwarded, Pending, PendingRead, PendingWrite, Responder};
 use crate::state::{Query, Reply, Request, StateMachine};
@@ -92,6 +93,7 @@ pub struct Driver<S: LogStore, P: PeerSender> {
     pub(crate) status: watch::Sender<NodeStatus>,
     pub(crate) pending: Pending,
     pub(crate) metrics: Arc<NodeMetrics>,
+    pub(crate) observer: Option<Arc<dyn NodeObserver>>,
 }
 
 impl<S: LogStore, P: PeerSender> std::fmt::Debug for Driver<S, P> {
@@ -140,6 +142,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 return Err(error);
             }
             self.publish_status();
+            if let Some(observer) = &self.observer {
+                observer.turn_ended(&self.raft);
+            }
         }
     }
 
@@ -315,11 +320,18 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             self.send_raft(std::mem::take(&mut ready.messages_now));
             if ready.needs_persist() {
                 self.store.persist(ready.hard_state, &ready.entries_to_persist).map_err(NodeError::Storage)?;
+                if let Some(observer) = &self.observer {
+                    observer.persisted(&self.raft, ready.hard_state, &ready.entries_to_persist);
+                }
                 if let Some((index, term)) = ready.persisted_position() {
                     self.raft.on_persisted(index, term);
                 }
             }
-            self.send_raft(std::mem::take(&mut ready.messages_after_persist));
+            let after_persist = std::mem::take(&mut ready.messages_after_persist);
+            if let Some(observer) = &self.observer {
+                after_persist.iter().for_each(|message| observer.sent_after_persist(&self.raft, message));
+            }
+            self.send_raft(after_persist);
             self.apply(ready);
         }
     }
@@ -332,6 +344,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
 
     fn apply(&mut self, ready: Ready) {
         let Some(last_index) = ready.entries_to_apply.last().map(|entry| entry.index) else { return };
+        if let Some(observer) = &self.observer {
+            observer.applied(&self.raft, &ready.entries_to_apply);
+        }
         for entry in ready.entries_to_apply {
             self.apply_entry(entry);
         }

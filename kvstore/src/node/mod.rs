@@ -6,11 +6,13 @@
 //! - `peer`: [`PeerMessage`], what nodes say to each other (Raft traffic and forwarding).
 //! - `pending`: requests accepted and not yet answered, and where each stands.
 //! - `metrics`: [`NodeMetrics`], the loop's counters (proposals), for the exporter.
+//! - `observer`: [`NodeObserver`], the events a node reports to the simulator's oracles.
 //! - `driver`: the loop that turns Ready batches into I/O.
 
 pub mod api;
 pub mod driver;
 pub mod metrics;
+pub mod observer;
 pub mod peer;
 mod pending;
 
@@ -22,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use api::{Backend, NodeStatus, ReadError, ReadMode, WriteError};
 pub use driver::{ClientRequest, LogStore, LoopConfig, NodeError, PeerSender};
 pub use metrics::{NodeMetrics, NodeMetricsSnapshot};
+pub use observer::NodeObserver;
 pub use peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
 
 use crate::clock::Clock;
@@ -43,6 +46,8 @@ pub struct NodeParts<S, P> {
     pub peers: P,
     pub inbound: mpsc::Receiver<(NodeId, PeerMessage)>,
     pub clock: Arc<dyn Clock>,
+    /// Told about every step of the node, if set (the simulator's oracles).
+    pub observer: Option<Arc<dyn NodeObserver>>,
 }
 
 /// How the server (and the process) talks to a running node. Cheap to clone.
@@ -59,7 +64,11 @@ pub fn spawn<S: LogStore, P: PeerSender>(
     parts: NodeParts<S, P>,
 ) -> Result<(NodeHandle, tokio::task::JoinHandle<Result<(), NodeError>>), engine::InitError> {
     let now_ms = parts.clock.now_ms();
+    let recovered = parts.observer.as_ref().map(|_| parts.persisted.clone());
     let raft = Raft::new(parts.id, parts.raft_config, parts.persisted, parts.seed, now_ms)?;
+    if let (Some(observer), Some(recovered)) = (&parts.observer, &recovered) {
+        observer.started(&raft, recovered);
+    }
     let (requests_sender, requests) = mpsc::channel(64 * 1024);
     // The state machine lives in memory: it is rebuilt by applying the log from the start.
     let machine = StateMachine::new(parts.limits);
@@ -88,6 +97,7 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         status: status_sender,
         pending: Default::default(),
         metrics: Arc::clone(&metrics),
+        observer: parts.observer,
     };
     let task = tokio::spawn(driver.run());
     Ok((NodeHandle { requests: requests_sender, status, metrics }, task))

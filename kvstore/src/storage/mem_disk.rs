@@ -145,6 +145,27 @@ impl MemDisk {
         self.lock().sync_failures_pending += 1;
     }
 
+    /// How many injected sync failures have not fired yet.
+    pub fn sync_failures_pending(&self) -> u32 {
+        self.lock().sync_failures_pending
+    }
+
+    /// Withdraws the injected sync failures that have not fired yet.
+    pub fn cancel_sync_failures(&self) {
+        self.lock().sync_failures_pending = 0;
+    }
+
+    /// The files of `directory` and their lengths, in path order.
+    pub fn file_lengths(&self, directory: &str) -> Vec<(String, u64)> {
+        let state = self.lock();
+        state
+            .names
+            .iter()
+            .filter(|(path, _)| parent_directory(path) == directory)
+            .filter_map(|(path, inode_id)| Some((path.clone(), state.inodes.get(inode_id)?.content.len() as u64)))
+            .collect()
+    }
+
     /// Limits the bytes that appends may still write before failing with
     /// [`DiskErrorKind::StorageFull`]; `None` removes the limit (space returns).
     pub fn set_append_budget_bytes(&self, budget_bytes: Option<u64>) {

@@ -1,0 +1,29 @@
+//! [`NodeObserver`]: what a node reports about its Raft state as it runs, for the simulator's
+//! cluster-wide oracles (one leader per term, log matching, state machine safety, durable
+//! state that only moves forward).
+//!
+//! The observer is handed in through [`crate::node::NodeParts`] (and the process hooks), never
+//! reached through a static, so every simulated node reports to the observer of its own world
+//! and a production node, which has none, pays one `Option` check per event.
+
+use engine::{Entry, HardState, Message, PersistedState, Raft};
+
+/// Receives a node's events, in the order they happen. Every method is called from the node
+/// loop with the loop's state as it is at that point; implementations must be quick and must
+/// not call back into the node.
+pub trait NodeObserver: std::fmt::Debug + Send + Sync + 'static {
+    /// The node started (or restarted) from `recovered`, its durable state.
+    fn started(&self, raft: &Raft, recovered: &PersistedState);
+
+    /// A Ready's hard state and entries are durable (the fsync returned).
+    fn persisted(&self, raft: &Raft, hard_state: Option<HardState>, entries: &[Entry]);
+
+    /// A message that waited for the persist above is leaving: what it promises is durable.
+    fn sent_after_persist(&self, raft: &Raft, message: &Message);
+
+    /// Committed entries are applied to the state machine, in this order.
+    fn applied(&self, raft: &Raft, entries: &[Entry]);
+
+    /// The loop finished a turn: the role, term, commit and log are settled for now.
+    fn turn_ended(&self, raft: &Raft);
+}
