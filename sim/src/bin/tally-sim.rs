@@ -23,9 +23,9 @@ mod sweep {
         /// Seeds run in parallel (each in its own simulated world).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
-        /// Nodes per cluster: 3 or 5.
-        #[arg(long, default_value_t = 3)]
-        nodes: u64,
+        /// Nodes per cluster: 3 or 5. By default the seed chooses (one seed in four runs 5).
+        #[arg(long)]
+        nodes: Option<u64>,
         /// Length of the fault phase, in simulated milliseconds.
         #[arg(long, default_value_t = 20_000)]
         safety_ms: u64,
@@ -41,7 +41,8 @@ mod sweep {
     }
 
     fn config(cli: &Cli, seed: u64) -> RunConfig {
-        let mut config = RunConfig { node_count: cli.nodes, safety_phase_ms: cli.safety_ms, ..RunConfig::new(seed) };
+        let mut config = RunConfig { safety_phase_ms: cli.safety_ms, ..RunConfig::new(seed) };
+        config.node_count = cli.nodes.unwrap_or(config.node_count);
         config.workload.stale_reads = cli.stale_reads;
         config
     }
@@ -52,7 +53,8 @@ mod sweep {
 
     fn replay_command(cli: &Cli, seed: u64) -> String {
         let stale = if cli.stale_reads { " --stale-reads" } else { "" };
-        format!("make sim SEED={seed} SIM_ARGS='--nodes {} --safety-ms {}{stale}'", cli.nodes, cli.safety_ms)
+        let nodes = cli.nodes.map(|nodes| format!(" --nodes {nodes}")).unwrap_or_default();
+        format!("make sim SEED={seed} SIM_ARGS='--safety-ms {}{nodes}{stale}'", cli.safety_ms)
     }
 
     pub fn main() -> std::process::ExitCode {
@@ -67,7 +69,7 @@ mod sweep {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
         let outcome = run(config(cli, seed));
-        println!("seed {seed}: fault mix {:?}", outcome.fault_mix);
+        println!("seed {seed}: {} nodes, fault mix {:?}", outcome.node_count, outcome.fault_mix);
         for fault in &outcome.faults {
             println!("  fault: {fault}");
         }

@@ -17,19 +17,26 @@ pub struct SkewedClock {
 
 #[derive(Debug)]
 struct SkewState {
-    offset_ms: u64,
+    offset_ms: i64,
     /// The last reading, so a reading never goes back whatever the drift does.
     last_ms: u64,
 }
 
 impl SkewedClock {
     pub fn new(drift_ppm: i64, offset_ms: u64) -> SkewedClock {
-        SkewedClock { origin: Instant::now(), drift_ppm, state: Mutex::new(SkewState { offset_ms, last_ms: 0 }) }
+        let state = SkewState { offset_ms: offset_ms as i64, last_ms: 0 };
+        SkewedClock { origin: Instant::now(), drift_ppm, state: Mutex::new(state) }
     }
 
-    /// A sudden jump forward, as when NTP steps a clock.
+    /// A sudden jump forward, as when NTP steps a clock or a VM resumes.
     pub fn step_forward(&self, step_ms: u64) {
-        self.state.lock().expect("clock lock").offset_ms += step_ms;
+        self.state.lock().expect("clock lock").offset_ms += step_ms as i64;
+    }
+
+    /// A step back. Readings never go back, so the clock stands still until real time
+    /// catches up with its last reading: what a monotonic clock fed by a stepped one shows.
+    pub fn step_back(&self, step_ms: u64) {
+        self.state.lock().expect("clock lock").offset_ms -= step_ms as i64;
     }
 }
 
@@ -38,7 +45,7 @@ impl Clock for SkewedClock {
         let elapsed_ms = self.origin.elapsed().as_millis() as i64;
         let skewed_ms = elapsed_ms + elapsed_ms * self.drift_ppm / 1_000_000;
         let mut state = self.state.lock().expect("clock lock");
-        let reading = (skewed_ms.max(0) as u64) + state.offset_ms;
+        let reading = (skewed_ms + state.offset_ms).max(0) as u64;
         state.last_ms = state.last_ms.max(reading);
         state.last_ms
     }

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use engine::NodeId;
 use kvstore::config::ProcessConfig;
 use kvstore::node::PeerMessage;
+use kvstore::process::ProcessHooks;
 use kvstore::storage::{MemDisk, TornWrite};
 use kvstore::transport::{FaultDecision, MessageFaults};
 use madsim::net::NetSim;
@@ -17,6 +18,7 @@ use madsim::runtime::Handle;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::oracles::ClusterObserver;
 use crate::world::clock::SkewedClock;
 use crate::world::nemesis::MessageFaultRates;
 
@@ -31,6 +33,17 @@ pub enum NodeState {
     Paused,
 }
 
+/// What the node's process did with its latest start, as it reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Life {
+    Starting,
+    Running,
+    /// Opening the data failed (a corrupt log): the process exited, as in production.
+    RefusedToStart(String),
+    /// The node loop stopped by itself (a storage failure) and the process exited.
+    Stopped(String),
+}
+
 #[derive(Debug)]
 pub struct SimNode {
     pub id: NodeId,
@@ -38,7 +51,48 @@ pub struct SimNode {
     pub disk: MemDisk,
     pub clock: Arc<SkewedClock>,
     pub state: NodeState,
+    /// Set when the nemesis damaged this node's log on purpose: it must never start again.
+    pub corrupted: bool,
+    life: Arc<Mutex<Life>>,
     madsim_id: madsim::task::NodeId,
+}
+
+impl SimNode {
+    pub fn life(&self) -> Life {
+        self.life.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+fn set_life(life: &Mutex<Life>, now: Life) {
+    *life.lock().unwrap_or_else(PoisonError::into_inner) = now;
+}
+
+/// One start of a node's process: runs it until its node loop stops by itself, reporting each
+/// step to `life`. A process whose node stopped exits (its server and transport go too).
+async fn run_process(
+    config: ProcessConfig,
+    disk: MemDisk,
+    clock: Arc<SkewedClock>,
+    hooks: ProcessHooks,
+    life: Arc<Mutex<Life>>,
+) {
+    set_life(&life, Life::Starting);
+    let mut process = match kvstore::process::start_with_hooks(&config, disk, clock, hooks).await {
+        Ok(process) => process,
+        Err(error) => {
+            tracing::warn!(id = config.id, "node refused to start: {error:#}");
+            set_life(&life, Life::RefusedToStart(format!("{error:#}")));
+            return;
+        }
+    };
+    set_life(&life, Life::Running);
+    let reason = match process.node_stopped().await {
+        Ok(()) => "the node loop ended".to_string(),
+        Err(error) => error.to_string(),
+    };
+    tracing::warn!(id = config.id, "node stopped: {reason}");
+    set_life(&life, Life::Stopped(reason));
+    let _ = process.shutdown().await;
 }
 
 /// Timing of the simulated nodes: short, so that a run sees many elections.
@@ -67,6 +121,7 @@ pub struct SimCluster {
     cut_links: Vec<(NodeId, NodeId)>,
     /// Message faults apply while this is set (the safety phase).
     message_faults_on: Arc<AtomicBool>,
+    pub observer: Arc<ClusterObserver>,
 }
 
 /// A node's message-fault hook: a seeded RNG rolling against the rates while faults are on.
@@ -127,6 +182,7 @@ impl SimCluster {
     ) -> SimCluster {
         let handle = Handle::current();
         let message_faults_on = Arc::new(AtomicBool::new(true));
+        let observer = Arc::new(ClusterObserver::new());
         let mut nodes = BTreeMap::new();
         for id in 1..=node_count {
             let (drift_ppm, offset_ms) = skews.get(id as usize - 1).copied().unwrap_or((0, 0));
@@ -136,27 +192,35 @@ impl SimCluster {
             let (init_disk, init_clock) = (disk.clone(), Arc::clone(&clock));
             let (faults_on, fault_seed) =
                 (Arc::clone(&message_faults_on), seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let life = Arc::new(Mutex::new(Life::Starting));
+            let (init_life, init_observer) = (Arc::clone(&life), Arc::clone(&observer));
             let madsim_node = handle
                 .create_node()
                 .name(format!("node{id}"))
                 .ip(node_ip(id))
                 .init(move || {
-                    let (config, disk, clock) = (config.clone(), init_disk.clone(), Arc::clone(&init_clock));
-                    let faults = message_faults(rates, fault_seed, Arc::clone(&faults_on));
-                    async move {
-                        match kvstore::process::start_with_faults(&config, disk, clock, Some(faults)).await {
-                            Ok(_running) => std::future::pending::<()>().await,
-                            // A node that cannot start (corrupt disk) stays down, as in production.
-                            Err(error) => tracing::warn!(id = config.id, "node refused to start: {error:#}"),
-                        }
-                    }
+                    let hooks = ProcessHooks {
+                        message_faults: Some(message_faults(rates, fault_seed, Arc::clone(&faults_on))),
+                        observer: Some(Arc::clone(&init_observer) as Arc<dyn kvstore::node::NodeObserver>),
+                    };
+                    let (disk, clock, life) = (init_disk.clone(), Arc::clone(&init_clock), Arc::clone(&init_life));
+                    run_process(config.clone(), disk, clock, hooks, life)
                 })
                 .build();
             let client_address = SocketAddr::new(node_ip(id), CLIENT_PORT);
-            let node = SimNode { id, client_address, disk, clock, state: NodeState::Up, madsim_id: madsim_node.id() };
+            let node = SimNode {
+                id,
+                client_address,
+                disk,
+                clock,
+                state: NodeState::Up,
+                corrupted: false,
+                life,
+                madsim_id: madsim_node.id(),
+            };
             nodes.insert(id, node);
         }
-        SimCluster { nodes, cut_links: Vec::new(), message_faults_on }
+        SimCluster { nodes, cut_links: Vec::new(), message_faults_on, observer }
     }
 
     pub fn ids(&self) -> Vec<NodeId> {
@@ -165,6 +229,12 @@ impl SimCluster {
 
     pub fn client_addresses(&self) -> Vec<SocketAddr> {
         self.nodes.values().map(|node| node.client_address).collect()
+    }
+
+    /// The client addresses of the nodes whose log the nemesis did not damage: the ones that
+    /// must serve again once every fault heals.
+    pub fn healthy_client_addresses(&self) -> Vec<SocketAddr> {
+        self.nodes.values().filter(|node| !node.corrupted).map(|node| node.client_address).collect()
     }
 
     /// Kills a node. Its disk keeps what was synced, plus (if `torn`) a torn prefix of the
@@ -226,10 +296,16 @@ impl SimCluster {
         self.message_faults_on.store(false, Ordering::Relaxed);
     }
 
-    /// Ends every fault: the network heals, paused nodes resume, dead nodes restart.
+    /// Ends every fault: the network heals, paused nodes resume, dead nodes restart, and a node
+    /// that stopped on a storage failure is restarted (its unsynced writes lost, as after the
+    /// exit of a real process whose fsync failed). Sync failures still pending are withdrawn.
     pub fn heal_everything(&mut self) {
         self.heal_network();
         for id in self.ids() {
+            self.nodes[&id].disk.cancel_sync_failures();
+            if self.nodes[&id].state == NodeState::Up && matches!(self.nodes[&id].life(), Life::Stopped(_)) {
+                self.kill(id, |_, _| TornWrite::default());
+            }
             match self.nodes[&id].state {
                 NodeState::Paused => self.resume(id),
                 NodeState::Down => self.restart(id),

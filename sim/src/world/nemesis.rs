@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use engine::NodeId;
+use kvstore::storage::segment::{SEGMENT_HEADER_SIZE_BYTES, WAL_DIRECTORY};
 use kvstore::storage::TornWrite;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::world::cluster::{NodeState, SimCluster};
+use crate::world::cluster::{Life, NodeState, SimCluster};
 
 /// Relative weights of fault kinds for one seed; zero disables a kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +20,14 @@ pub struct FaultMix {
     pub one_way: u64,
     pub kill: u64,
     pub pause: u64,
+    /// An fsync that fails: the node must stop, and is restarted when the fault heals.
+    pub sync_failure: u64,
+    /// A flipped bit in an old WAL record, then a restart: the node must refuse to start.
+    /// At most a minority of nodes is damaged so in a run, so that the rest stay live.
+    pub bit_flip: u64,
+    /// A node's clock jumps forward, or stands still for a while (a step back of a clock
+    /// that never reads backwards).
+    pub clock_step: u64,
     /// Whether a crash may keep a torn prefix of unsynced writes.
     pub torn_writes: bool,
     /// How long the quiet spell between faults lasts at most.
@@ -65,6 +74,9 @@ impl FaultMix {
             one_way: weight(),
             kill: weight(),
             pause: weight(),
+            sync_failure: weight(),
+            bit_flip: weight(),
+            clock_step: weight(),
             torn_writes: false,
             gap_ms_max: 0,
             fault_ms_max: 0,
@@ -77,38 +89,80 @@ impl FaultMix {
         mix
     }
 
-    fn total(&self) -> u64 {
-        self.partition + self.isolate_leader_or_node + self.one_way + self.kill + self.pause
+    fn weights(&self) -> [u64; 8] {
+        [
+            self.partition,
+            self.isolate_leader_or_node,
+            self.one_way,
+            self.kill,
+            self.pause,
+            self.sync_failure,
+            self.bit_flip,
+            self.clock_step,
+        ]
     }
 }
 
+/// What the nemesis did, and the faults the nodes handled wrongly.
+#[derive(Debug, Default)]
+pub struct NemesisReport {
+    /// One line per fault, with its virtual time, for the trace.
+    pub log: Vec<String>,
+    /// A node that kept running after a failed fsync, or started on a damaged log.
+    pub failures: Vec<String>,
+}
+
 /// Runs faults until `duration` has passed, one at a time, each healed before the next.
-/// Returns a log of what it did, for the trace.
-pub async fn run(cluster: &mut SimCluster, mix: &FaultMix, seed: u64, duration: Duration) -> Vec<String> {
+pub async fn run(cluster: &mut SimCluster, mix: &FaultMix, seed: u64, duration: Duration) -> NemesisReport {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut log = Vec::new();
+    let mut report = NemesisReport::default();
     let start = tokio::time::Instant::now();
+    let total: u64 = mix.weights().iter().sum();
     while start.elapsed() < duration {
         let gap_ms = rng.next_u64() % (mix.gap_ms_max + 1);
         tokio::time::sleep(Duration::from_millis(gap_ms)).await;
-        if mix.total() == 0 {
+        if total == 0 {
             continue;
         }
         let fault_ms = 50 + rng.next_u64() % mix.fault_ms_max;
         let event = inject(cluster, mix, &mut rng);
-        log.push(format!("{:?} {event} for {fault_ms} ms", start.elapsed()));
+        let sync_failures_armed: Vec<bool> =
+            cluster.nodes.values().map(|node| node.disk.sync_failures_pending() > 0).collect();
+        report.log.push(format!("{:?} {event} for {fault_ms} ms", start.elapsed()));
         tokio::time::sleep(Duration::from_millis(fault_ms)).await;
+        for failure in check_storage_fault_handling(cluster, &sync_failures_armed, &event) {
+            if !report.failures.contains(&failure) {
+                report.failures.push(failure);
+            }
+        }
         cluster.heal_everything();
     }
-    log
+    report
+}
+
+/// A node whose injected fsync failure fired must have stopped (`armed` says, per node in id
+/// order, whether one was waiting to fire); a node whose log was damaged must not run.
+fn check_storage_fault_handling(cluster: &SimCluster, armed: &[bool], event: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (node, &armed) in cluster.nodes.values().zip(armed) {
+        let life = node.life();
+        if node.corrupted && matches!(life, Life::Running | Life::Stopped(_)) {
+            failures.push(format!("storage: node {} started on a log the nemesis damaged", node.id));
+        }
+        let fired = armed && node.disk.sync_failures_pending() == 0;
+        if fired && life == Life::Running {
+            failures.push(format!("storage: node {} kept running after its fsync failed ({event})", node.id));
+        }
+    }
+    failures
 }
 
 fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> String {
     let ids = cluster.ids();
     let pick = |rng: &mut ChaCha8Rng| ids[(rng.next_u64() % ids.len() as u64) as usize];
-    let mut roll = rng.next_u64() % mix.total();
-    let kinds = [mix.partition, mix.isolate_leader_or_node, mix.one_way, mix.kill, mix.pause];
-    let kind = kinds.iter().position(|&weight| {
+    let weights = mix.weights();
+    let mut roll = rng.next_u64() % weights.iter().sum::<u64>();
+    let kind = weights.iter().position(|&weight| {
         if roll < weight {
             true
         } else {
@@ -142,14 +196,58 @@ fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> Str
             cluster.kill(victim, |_, unsynced_bytes| torn_write(torn, &mut torn_rng, unsynced_bytes));
             format!("kill {victim}")
         }
-        _ => {
+        Some(4) => {
             let victim = pick(rng);
             if cluster.nodes[&victim].state == NodeState::Up {
                 cluster.pause(victim);
             }
             format!("pause {victim}")
         }
+        Some(5) => {
+            let victim = pick(rng);
+            cluster.nodes[&victim].disk.fail_next_sync();
+            format!("fail the next fsync of {victim}")
+        }
+        Some(6) => flip_a_bit(cluster, pick(rng), rng),
+        _ => {
+            let victim = pick(rng);
+            let step_ms = rng.next_u64() % 3000;
+            let clock = &cluster.nodes[&victim].clock;
+            if rng.next_u64() % 2 == 0 {
+                clock.step_forward(step_ms);
+                format!("step the clock of {victim} forward by {step_ms} ms")
+            } else {
+                clock.step_back(step_ms);
+                format!("step the clock of {victim} back by {step_ms} ms")
+            }
+        }
     }
+}
+
+/// Flips a bit in the older half of the victim's newest WAL segment (a record that valid ones
+/// follow, so it cannot pass for a torn write), then restarts the victim, which must refuse
+/// to start. Skipped if that would damage a majority, or the log is still too short.
+fn flip_a_bit(cluster: &mut SimCluster, victim: NodeId, rng: &mut ChaCha8Rng) -> String {
+    let damaged = cluster.nodes.values().filter(|node| node.corrupted).count();
+    let minority = (cluster.nodes.len() - 1) / 2;
+    let node = &cluster.nodes[&victim];
+    let segment = node.disk.file_lengths(WAL_DIRECTORY).into_iter().next_back();
+    let header = SEGMENT_HEADER_SIZE_BYTES as u64;
+    let Some((path, length)) = segment.filter(|(_, length)| *length > header + 4096) else {
+        return format!("no bit flip on {victim}: its log is too short");
+    };
+    if node.corrupted || damaged >= minority {
+        return format!("no bit flip on {victim}: a minority is damaged already");
+    }
+    let offset = header + rng.next_u64() % ((length - header) / 2);
+    let bit = (rng.next_u64() % 8) as u8;
+    node.disk.flip_bit(&path, offset, bit);
+    cluster.nodes.get_mut(&victim).expect("known node").corrupted = true;
+    if cluster.nodes[&victim].state != NodeState::Down {
+        cluster.kill(victim, |_, _| TornWrite::default());
+    }
+    cluster.restart(victim);
+    format!("flip bit {bit} at {path}:{offset} of {victim} and restart it")
 }
 
 fn torn_write(torn: bool, rng: &mut ChaCha8Rng, unsynced_bytes: u64) -> TornWrite {

@@ -1,0 +1,194 @@
+//! The cluster oracles of `SCENARIOS.md`, checked throughout a run: every simulated node gets
+//! the one [`ClusterObserver`] of its world through its init (`ProcessHooks::observer`) and
+//! reports each step to it.
+//!
+//! The properties themselves are the engine's ([`engine::testkit::Oracles`]: one leader per
+//! term, commit and state machine safety, leader completeness, commit on a durable quorum,
+//! durable hard state that only moves forward, promises made only after persistence, log
+//! matching), so the in-memory cluster tests and the simulator check the same thing. This
+//! module adds what only a world with real disks can check: a restarted node recovers exactly
+//! what it had made durable, no more and no less.
+//!
+//! The observer also folds every event into a hash, so the trace hash of a run covers what
+//! the nodes persisted, applied and decided, not only what the clients saw.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use engine::testkit::{check_log_matching, fnv1a, MemoryLog, Oracles, Violation, FNV_OFFSET};
+use engine::{Entry, HardState, Message, NodeId, PersistedState, Raft};
+use kvstore::node::NodeObserver;
+
+/// Log matching compares whole logs, so it runs every this many turns (and at the end).
+const LOG_MATCHING_EVERY_TURNS: u64 = 256;
+
+/// Violations kept in full; later ones are only counted.
+const VIOLATIONS_KEPT: usize = 10;
+
+#[derive(Debug, Default)]
+pub struct ClusterObserver {
+    state: Mutex<ObserverState>,
+}
+
+#[derive(Debug)]
+struct ObserverState {
+    oracles: Oracles,
+    /// Each node's durable log and hard state, as the node reported making them durable.
+    durable: BTreeMap<NodeId, MemoryLog>,
+    violations: Vec<String>,
+    violation_count: usize,
+    turns: u64,
+    trace_hash: u64,
+}
+
+impl Default for ObserverState {
+    fn default() -> Self {
+        ObserverState {
+            oracles: Oracles::default(),
+            durable: BTreeMap::new(),
+            violations: Vec::new(),
+            violation_count: 0,
+            turns: 0,
+            trace_hash: FNV_OFFSET,
+        }
+    }
+}
+
+impl ClusterObserver {
+    pub fn new() -> ClusterObserver {
+        ClusterObserver::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ObserverState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs the checks that are too costly for every turn, then returns every violation seen
+    /// (the first few in full, then how many more).
+    pub fn finish(&self) -> Vec<String> {
+        let mut state = self.lock();
+        state.check_log_matching();
+        let mut violations = state.violations.clone();
+        if state.violation_count > violations.len() {
+            violations.push(format!("oracles: {} more violations", state.violation_count - violations.len()));
+        }
+        violations
+    }
+
+    /// A fingerprint of everything the nodes reported so far.
+    pub fn trace_hash(&self) -> u64 {
+        self.lock().trace_hash
+    }
+}
+
+impl ObserverState {
+    fn record(&mut self, check: Result<(), Violation>) {
+        if let Err(violation) = check {
+            self.violation_count += 1;
+            if self.violations.len() < VIOLATIONS_KEPT {
+                self.violations.push(format!("oracle: {violation}"));
+            }
+        }
+    }
+
+    fn feed(&mut self, words: &[u64]) {
+        for word in words {
+            self.trace_hash = fnv1a(self.trace_hash, &word.to_le_bytes());
+        }
+    }
+
+    fn check_log_matching(&mut self) {
+        let logs: Vec<(NodeId, &[Entry])> = self.durable.iter().map(|(&id, log)| (id, &log.entries[..])).collect();
+        let check = check_log_matching(&logs);
+        self.record(check);
+    }
+}
+
+/// A restarted node must recover exactly the durable state it reported: anything less lost a
+/// promise (a vote, an acknowledged entry), anything more was never synced.
+fn check_recovery(id: NodeId, mirror: &MemoryLog, recovered: &PersistedState) -> Result<(), Violation> {
+    if recovered.hard_state != mirror.hard_state {
+        return Err(format!(
+            "recovery: node {id} came back with hard state {:?}, but had made {:?} durable",
+            recovered.hard_state, mirror.hard_state
+        ));
+    }
+    if recovered.entries != mirror.entries {
+        let first_difference = recovered.entries.iter().zip(&mirror.entries).take_while(|(a, b)| a == b).count() + 1;
+        return Err(format!(
+            "recovery: node {id} came back with {} log entries, having made {} durable; they differ from index {first_difference}",
+            recovered.entries.len(),
+            mirror.entries.len()
+        ));
+    }
+    Ok(())
+}
+
+fn hard_state_words(hard_state: &HardState) -> [u64; 3] {
+    [hard_state.term, hard_state.voted_for.unwrap_or(0), hard_state.commit_index]
+}
+
+impl NodeObserver for ClusterObserver {
+    fn started(&self, raft: &Raft, recovered: &PersistedState) {
+        let mut state = self.lock();
+        let id = raft.id();
+        let check = match state.durable.get(&id) {
+            Some(mirror) => check_recovery(id, mirror, recovered),
+            None => Ok(()),
+        };
+        state.record(check);
+        state.durable.insert(id, MemoryLog::from_persisted(recovered));
+        state.oracles.observe_restart(id, raft.commit_index());
+        let check = state.oracles.observe_durable(id, recovered.hard_state);
+        state.record(check);
+        state.feed(&[1, id, recovered.entries.len() as u64]);
+        state.feed(&hard_state_words(&recovered.hard_state));
+    }
+
+    fn persisted(&self, raft: &Raft, hard_state: Option<HardState>, entries: &[Entry]) {
+        let mut state = self.lock();
+        let id = raft.id();
+        let log = state.durable.entry(id).or_default();
+        log.write(hard_state, entries);
+        let now = log.hard_state;
+        let check = state.oracles.observe_durable(id, now);
+        state.record(check);
+        let (first, last) = (entries.first().map_or(0, |e| e.index), entries.last().map_or(0, |e| e.index));
+        state.feed(&[2, id, first, last]);
+        state.feed(&hard_state_words(&now));
+    }
+
+    fn sent_after_persist(&self, raft: &Raft, message: &Message) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let id = raft.id();
+        let check = match state.durable.get(&id) {
+            Some(log) => state.oracles.observe_sent_after_persist(message, log),
+            None => Err(format!("node {id} sent a message after persisting, before it ever started")),
+        };
+        state.record(check);
+    }
+
+    fn applied(&self, raft: &Raft, entries: &[Entry]) {
+        let mut state = self.lock();
+        let check = state.oracles.observe_apply(raft.id(), entries);
+        state.record(check);
+        let last = entries.last().map_or(0, |entry| entry.index);
+        state.feed(&[3, raft.id(), last]);
+    }
+
+    fn turn_ended(&self, raft: &Raft) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let check = {
+            let durable_logs: BTreeMap<NodeId, &MemoryLog> = state.durable.iter().map(|(&id, log)| (id, log)).collect();
+            state.oracles.observe_node(raft, &durable_logs)
+        };
+        state.record(check);
+        state.turns += 1;
+        if state.turns % LOG_MATCHING_EVERY_TURNS == 0 {
+            state.check_log_matching();
+        }
+        state.feed(&[4, raft.id(), raft.role() as u64, raft.term(), raft.commit_index()]);
+    }
+}
