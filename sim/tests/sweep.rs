@@ -10,15 +10,26 @@ fn a_sweep_of_seeds_passes() {
     let seeds: u64 = std::env::var("SIM_SEEDS").ok().and_then(|value| value.parse().ok()).unwrap_or(100);
     let mut failures = Vec::new();
     let mut operations = 0;
+    let mut faults = Vec::new();
+    let mut five_node_runs = 0;
     for seed in 0..seeds {
         let outcome = run(RunConfig { safety_phase_ms: 10_000, ..RunConfig::new(seed) });
         operations += outcome.history.len();
+        faults.extend(outcome.faults.iter().cloned());
+        five_node_runs += u64::from(outcome.node_count == 5);
         for failure in sim::judge(&outcome) {
             failures
                 .push(format!("seed {seed}: {failure} (replay: make sim SEED={seed} SIM_ARGS='--safety-ms 10000')"));
         }
     }
     assert!(operations as u64 > seeds * 200, "the sweep did too little work: {operations} operations");
+    assert!(five_node_runs * 5 >= seeds, "only {five_node_runs} of {seeds} runs had five nodes");
+    // The sweep is only as good as the faults it injects: every kind must occur.
+    let kinds = ["partition", "isolate", "cut", "kill", "pause", "fail the next fsync", "flip bit", "step the clock"];
+    for kind in kinds {
+        let count = faults.iter().filter(|fault| fault.contains(kind)).count();
+        assert!(count * 100 >= seeds as usize, "fault {kind:?} occurred only {count} times in {seeds} seeds");
+    }
     assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
 }
 

@@ -60,7 +60,7 @@ pub enum StoreError {
     Disk(#[from] DiskError),
     /// The WAL could not be recovered; for corruption the message names the segment file
     /// and the byte offset.
-    #[error("{0}")]
+    #[error(transparent)]
     Recover(#[from] WalOpenError),
     /// The WAL's records are intact but do not form a valid Raft log.
     #[error("corrupt Raft log in {path} at record sequence {sequence}: {defect}")]

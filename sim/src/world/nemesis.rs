@@ -183,10 +183,10 @@ fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> Str
             format!("isolate {lonely}")
         }
         Some(2) => {
-            let (from, to) = (pick(rng), pick(rng));
-            if from != to {
-                cluster.cut(from, to);
-            }
+            let from = pick(rng);
+            let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != from).collect();
+            let to = others[(rng.next_u64() % others.len() as u64) as usize];
+            cluster.cut(from, to);
             format!("cut {from} -> {to}")
         }
         Some(3) => {
