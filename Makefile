@@ -52,7 +52,8 @@ run:
 
 # Simulation: release build of the simulator. `make sim` sweeps SEEDS; `make sim SEED=n`
 # replays one seed with full logs and prints its trace hash; `make sim-long` sweeps 10,000
-# seeds on every core. SIM_ARGS passes more flags (see target/sim/release/tally-sim --help).
+# seeds on every core, in chunks of separate processes (scripts/sim-long.sh says why).
+# SIM_ARGS passes more flags (see target/sim/release/tally-sim --help).
 SEEDS ?= 0..200
 SIM_ARGS ?=
 TALLY_SIM := target/sim/release/tally-sim
@@ -67,7 +68,7 @@ else
 endif
 
 sim-long: sim-build
-	$(TALLY_SIM) --seeds 0..10000 --jobs $$(nproc) $(SIM_ARGS)
+	SIM_ARGS="$(SIM_ARGS)" scripts/sim-long.sh
 
 # The bounded sweep and the determinism tests, in the simulator build.
 test-sim:

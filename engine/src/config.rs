@@ -28,6 +28,13 @@ pub struct Config {
     /// A leader that has not heard from a quorum within an election timeout steps down, and
     /// followers that hear from a live leader ignore vote requests (leader stickiness).
     pub check_quorum: bool,
+    /// Let the leader serve [`crate::Raft::lease_read`]s without a heartbeat round while its
+    /// lease holds. Needs `check_quorum`; makes a restarted node refuse votes for one minimum
+    /// election timeout.
+    pub lease_reads: bool,
+    /// How much shorter than the minimum election timeout the lease is: the most the clocks
+    /// of two nodes may disagree about that span. Leases are safe only within this bound.
+    pub lease_clock_drift_ms: u64,
 }
 
 impl Default for Config {
@@ -43,6 +50,8 @@ impl Default for Config {
             entry_size_bytes_max: 16 << 20,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
+            lease_clock_drift_ms: 100,
         }
     }
 }
@@ -60,6 +69,10 @@ pub enum ConfigError {
     LimitZero { name: &'static str },
     #[error("entry_size_bytes_max ({entry}) must not exceed uncommitted_bytes_max ({uncommitted}), or such an entry could never be proposed")]
     EntryLargerThanUncommittedLimit { entry: usize, uncommitted: usize },
+    #[error(
+        "lease_clock_drift_ms ({drift}) must be below election_timeout_ms_min ({election_min}), or no lease is left"
+    )]
+    LeaseDriftTooLarge { drift: u64, election_min: u64 },
 }
 
 impl Config {
@@ -89,6 +102,12 @@ impl Config {
         ];
         if let Some((name, _)) = limits.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::LimitZero { name });
+        }
+        if self.lease_clock_drift_ms >= self.election_timeout_ms_min {
+            return Err(ConfigError::LeaseDriftTooLarge {
+                drift: self.lease_clock_drift_ms,
+                election_min: self.election_timeout_ms_min,
+            });
         }
         if self.entry_size_bytes_max > self.uncommitted_bytes_max {
             return Err(ConfigError::EntryLargerThanUncommittedLimit {

@@ -66,3 +66,10 @@ pub enum InitError {
     #[error("applied index {applied_index} is beyond commit index {commit_index}")]
     AppliedBeyondCommit { applied_index: Index, commit_index: Index },
 }
+
+/// Why a read index could not be asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ReadError {
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader { leader_hint: Option<NodeId> },
+}

@@ -40,11 +40,16 @@ pub enum MessageBody {
     },
     AppendResponse(AppendOutcome),
     /// Keeps followers from campaigning. `commit_index` is capped at what the follower is known
-    /// to hold, so a heartbeat never makes a follower commit entries it may not have.
+    /// to hold, so a heartbeat never makes a follower commit entries it may not have. `round`
+    /// numbers the leader's heartbeat rounds; the answer echoes it, which confirms reads and
+    /// the lease (see `read.rs`).
     HeartbeatRequest {
         commit_index: Index,
+        round: u64,
     },
-    HeartbeatResponse,
+    HeartbeatResponse {
+        round: u64,
+    },
 }
 
 /// A follower's answer to an append.
@@ -70,7 +75,7 @@ impl MessageBody {
             MessageBody::AppendRequest { .. } => "AppendRequest",
             MessageBody::AppendResponse(_) => "AppendResponse",
             MessageBody::HeartbeatRequest { .. } => "HeartbeatRequest",
-            MessageBody::HeartbeatResponse => "HeartbeatResponse",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
         }
     }
 }
@@ -100,8 +105,9 @@ impl std::fmt::Display for Message {
             MessageBody::AppendResponse(AppendOutcome::Rejected { rejected_prev_log_index, hint_index, hint_term }) => {
                 write!(f, " rejected prev={rejected_prev_log_index} hint={hint_index}/{hint_term}")
             }
-            MessageBody::HeartbeatRequest { commit_index } => write!(f, " commit={commit_index}"),
-            MessageBody::HeartbeatResponse => Ok(()),
+            // Rounds are left out: they change on every heartbeat, and scripts stay readable.
+            MessageBody::HeartbeatRequest { commit_index, .. } => write!(f, " commit={commit_index}"),
+            MessageBody::HeartbeatResponse { .. } => Ok(()),
         }
     }
 }

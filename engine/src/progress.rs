@@ -32,6 +32,8 @@ pub struct Progress {
     /// `match_index` when the previous heartbeat answer arrived. An answer that finds it
     /// unchanged while appends are outstanding means they were lost: resume by probing.
     pub match_index_at_last_heartbeat: Index,
+    /// The highest heartbeat round this follower echoed (see `read.rs`).
+    pub echoed_round: u64,
 }
 
 impl Progress {
@@ -44,6 +46,7 @@ impl Progress {
             last_active_ms: now_ms,
             commit_index_sent: 0,
             match_index_at_last_heartbeat: 0,
+            echoed_round: 0,
         }
     }
 

@@ -19,6 +19,7 @@ use crate::error::{ApplyError, CampaignError, InitError, ProposeError};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
+use crate::read::{ReadRounds, ReadState};
 use crate::ready::Ready;
 use crate::types::{Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Term};
 
@@ -45,6 +46,11 @@ pub(crate) struct Core {
     /// When this node last heard from (or, as leader, confirmed) a live leader of its term.
     pub(crate) leader_contact_ms: Option<u64>,
     pub(crate) outbox: Outbox,
+    /// Reads that became safe since the last [`Raft::ready`].
+    pub(crate) reads_ready: Vec<ReadState>,
+    /// With leases on, a restarted node refuses votes until then: before it crashed it may
+    /// have promised a leader its lease, and it cannot remember whom (see `read.rs`).
+    restart_quiet_until_ms: u64,
     hard_state_handed_out: HardState,
 }
 
@@ -76,6 +82,7 @@ pub(crate) struct LeaderState {
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) heartbeat_deadline_ms: u64,
     pub(crate) uncommitted_bytes: usize,
+    pub(crate) reads: ReadRounds,
 }
 
 impl PersistedState {
@@ -109,6 +116,7 @@ impl Raft {
         validate_persisted(&persisted)?;
         let membership = latest_membership(&persisted.entries).ok_or(InitError::NoMembership)?;
         let hard_state = persisted.hard_state;
+        let config_for_quiet = config.clone();
         let log = RaftLog::restore(persisted.entries, hard_state.commit_index, persisted.applied_index);
         let mut core = Core {
             id,
@@ -123,6 +131,8 @@ impl Raft {
             election_deadline_ms: 0,
             leader_contact_ms: None,
             outbox: Outbox::default(),
+            reads_ready: Vec::new(),
+            restart_quiet_until_ms: now_ms + config_quiet_ms(&config_for_quiet),
             hard_state_handed_out: hard_state,
         };
         core.reset_election_deadline();
@@ -258,6 +268,7 @@ impl Raft {
             entries_to_persist: core.log.take_entries_to_persist(),
             messages_after_persist: std::mem::take(&mut core.outbox.after_persist),
             entries_to_apply: core.log.take_entries_to_apply(),
+            reads: std::mem::take(&mut core.reads_ready),
         };
         self.check_invariants();
         ready
@@ -316,6 +327,7 @@ impl Raft {
             progress,
             heartbeat_deadline_ms: core.now_ms + core.config.heartbeat_interval_ms,
             uncommitted_bytes,
+            reads: ReadRounds::default(),
         });
         // A single voter is its own quorum once its log is durable.
         self.maybe_commit();
@@ -334,11 +346,12 @@ impl Core {
     }
 
     /// Whether a live leader was heard from within the minimum election timeout, so that vote
-    /// requests should be ignored (leader stickiness).
+    /// requests should be ignored (leader stickiness). With leases on, a node that restarted
+    /// less than a minimum election timeout ago counts as having heard from one.
     pub(crate) fn in_leader_lease(&self) -> bool {
         let heard_recently =
             self.leader_contact_ms.is_some_and(|contact| self.now_ms < contact + self.config.election_timeout_ms_min);
-        self.leader_id.is_some() && heard_recently
+        (self.leader_id.is_some() && heard_recently) || self.now_ms < self.restart_quiet_until_ms
     }
 
     /// Queues a message in the right half of the outbox: a leader's replication traffic and
@@ -361,6 +374,16 @@ impl Core {
 
     pub(crate) fn other_voters(&self) -> Vec<NodeId> {
         self.membership.voters.iter().copied().filter(|&voter| voter != self.id).collect()
+    }
+}
+
+/// How long a starting node refuses votes: a minimum election timeout if leader leases are in
+/// use (they rely on it), otherwise not at all.
+fn config_quiet_ms(config: &Config) -> u64 {
+    if config.lease_reads && config.check_quorum {
+        config.election_timeout_ms_min
+    } else {
+        0
     }
 }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
+use crate::read::ReadState;
 use crate::types::{Entry, HardState};
 
 /// A batch of work, taken with [`crate::Raft::ready`]. The field names carry the ordering rule:
@@ -18,6 +19,7 @@ use crate::types::{Entry, HardState};
 ///    Ready's, is durable: they are votes and acknowledgements that promise what was written.
 /// 4. `entries_to_apply` are committed and durable here; apply them in order and report with
 ///    [`crate::Raft::on_applied`]. Applying may lag behind everything else.
+/// 5. `reads` may be answered once the state machine has applied up to each one's index.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ready {
     pub messages_now: Vec<Message>,
@@ -25,6 +27,8 @@ pub struct Ready {
     pub entries_to_persist: Vec<Entry>,
     pub messages_after_persist: Vec<Message>,
     pub entries_to_apply: Vec<Entry>,
+    /// Reads that became safe: answer each once the state machine has applied its index.
+    pub reads: Vec<ReadState>,
 }
 
 impl Ready {
@@ -34,6 +38,7 @@ impl Ready {
             && self.entries_to_persist.is_empty()
             && self.messages_after_persist.is_empty()
             && self.entries_to_apply.is_empty()
+            && self.reads.is_empty()
     }
 
     /// Whether the driver has anything to write before `messages_after_persist` may leave.

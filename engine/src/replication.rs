@@ -4,6 +4,7 @@ use crate::error::StepError;
 use crate::message::{AppendOutcome, MessageBody};
 use crate::progress::{next_index_after_hint, Progress, ReplicationState};
 use crate::raft::{Core, LeaderState, Raft, RoleState};
+use crate::read::confirm_reads;
 use crate::types::{Entry, Index, NodeId, Term};
 
 impl Raft {
@@ -14,10 +15,7 @@ impl Raft {
         let Raft { core, role } = self;
         let RoleState::Leader(leader) = role else { return };
         if core.now_ms >= leader.heartbeat_deadline_ms {
-            leader.heartbeat_deadline_ms = core.now_ms + core.config.heartbeat_interval_ms;
-            for (&follower, progress) in leader.progress.iter_mut() {
-                send_heartbeat(core, follower, progress);
-            }
+            send_heartbeat_round(core, leader);
         }
         if !core.config.check_quorum {
             return;
@@ -43,8 +41,11 @@ impl Raft {
             let sent_any = send_entries(core, follower, progress);
             let commit_known_safe = core.log.commit_index().min(progress.match_index);
             if !sent_any && progress.commit_index_sent < commit_known_safe {
-                send_heartbeat(core, follower, progress);
+                send_heartbeat(core, follower, progress, leader.reads.sent_round);
             }
+        }
+        if leader.reads.needs_round() {
+            send_heartbeat_round(core, leader);
         }
     }
 
@@ -82,8 +83,14 @@ impl Raft {
     /// Advances the commit index to the highest index a quorum holds durably, but only through
     /// an entry of the current term (Raft §5.4.2, figure 8): older entries commit with it.
     pub(crate) fn maybe_commit(&mut self) {
+        if self.advance_commit() {
+            self.on_commit_advanced();
+        }
+    }
+
+    fn advance_commit(&mut self) -> bool {
         let Raft { core, role } = self;
-        let RoleState::Leader(leader) = role else { return };
+        let RoleState::Leader(leader) = role else { return false };
         let mut durable: Vec<Index> = core
             .membership
             .voters
@@ -97,16 +104,16 @@ impl Raft {
         durable.sort_unstable_by(|a, b| b.cmp(a));
         let quorum_index = durable[core.membership.quorum_size() - 1];
         if core.log.term(quorum_index) != Some(core.term) {
-            return;
+            return false;
         }
         let previous_commit = core.log.commit_index();
-        if core.log.commit_to(quorum_index) {
-            let released: usize = (previous_commit + 1..=quorum_index)
-                .filter_map(|index| core.log.entry(index))
-                .map(Entry::size_bytes)
-                .sum();
-            leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(released);
+        if !core.log.commit_to(quorum_index) {
+            return false;
         }
+        let released: usize =
+            (previous_commit + 1..=quorum_index).filter_map(|index| core.log.entry(index)).map(Entry::size_bytes).sum();
+        leader.uncommitted_bytes = leader.uncommitted_bytes.saturating_sub(released);
+        true
     }
 
     // ----- follower -----
@@ -148,12 +155,12 @@ impl Raft {
         Ok(())
     }
 
-    pub(crate) fn on_heartbeat_request(&mut self, from: NodeId, commit_index: Index) {
+    pub(crate) fn on_heartbeat_request(&mut self, from: NodeId, commit_index: Index, round: u64) {
         let core = &mut self.core;
         // The leader capped `commit_index` at what it knows we hold; cap it at our log too, in
         // case we lost a suffix the leader has not noticed yet.
         core.log.commit_to(commit_index.min(core.log.last_index()));
-        core.send(from, core.term, MessageBody::HeartbeatResponse);
+        core.send(from, core.term, MessageBody::HeartbeatResponse { round });
     }
 }
 
@@ -208,9 +215,21 @@ fn send_entries(core: &mut Core, follower: NodeId, progress: &mut Progress) -> b
     sent_any
 }
 
-/// A heartbeat carries a commit index capped at what the follower is known to hold.
-fn send_heartbeat(core: &mut Core, follower: NodeId, progress: &mut Progress) {
+/// A heartbeat carries a commit index capped at what the follower is known to hold, and the
+/// number of the latest round, which the follower echoes.
+fn send_heartbeat(core: &mut Core, follower: NodeId, progress: &mut Progress, round: u64) {
     let commit_index = core.log.commit_index().min(progress.match_index);
     progress.commit_index_sent = progress.commit_index_sent.max(commit_index);
-    core.send(follower, core.term, MessageBody::HeartbeatRequest { commit_index });
+    core.send(follower, core.term, MessageBody::HeartbeatRequest { commit_index, round });
+}
+
+/// A new heartbeat round to every follower: on the heartbeat interval, or at once when reads
+/// wait for one. A lone voter confirms its reads right away.
+fn send_heartbeat_round(core: &mut Core, leader: &mut LeaderState) {
+    leader.heartbeat_deadline_ms = core.now_ms + core.config.heartbeat_interval_ms;
+    let round = leader.reads.start_round(core.now_ms);
+    for (&follower, progress) in leader.progress.iter_mut() {
+        send_heartbeat(core, follower, progress, round);
+    }
+    confirm_reads(core, leader);
 }

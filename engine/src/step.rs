@@ -59,7 +59,7 @@ impl Raft {
             MessageBody::AppendRequest { .. } | MessageBody::HeartbeatRequest { .. }
                 if core.config.check_quorum || core.config.pre_vote =>
             {
-                core.send(message.from, core.term, MessageBody::HeartbeatResponse);
+                core.send(message.from, core.term, MessageBody::HeartbeatResponse { round: 0 });
             }
             // A pre-candidate behind our term: rejecting with our term lets it catch up, so a
             // node with an up-to-date log but an old term can still win a later election.
@@ -88,13 +88,16 @@ impl Raft {
                 }
                 return self.on_append_request(from, prev_log_index, prev_log_term, &entries, leader_commit);
             }
-            MessageBody::HeartbeatRequest { commit_index } => {
+            MessageBody::HeartbeatRequest { commit_index, round } => {
                 if self.accept_leader(from) {
-                    self.on_heartbeat_request(from, commit_index);
+                    self.on_heartbeat_request(from, commit_index, round);
                 }
             }
             MessageBody::AppendResponse(outcome) => self.on_append_response(from, outcome),
-            MessageBody::HeartbeatResponse => self.on_heartbeat_response(from),
+            MessageBody::HeartbeatResponse { round } => {
+                self.on_heartbeat_response(from);
+                self.on_round_echoed(from, round);
+            }
         }
         Ok(())
     }

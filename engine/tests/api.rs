@@ -220,7 +220,7 @@ fn ready_says_what_it_holds() {
     assert!(!with_entries.is_empty() && with_entries.needs_persist());
     let with_apply = Ready { entries_to_apply: vec![entry(1, 1)], ..Ready::default() };
     assert!(!with_apply.is_empty() && !with_apply.needs_persist());
-    let message = engine::Message { from: 1, to: 2, term: 1, body: MessageBody::HeartbeatResponse };
+    let message = engine::Message { from: 1, to: 2, term: 1, body: MessageBody::HeartbeatResponse { round: 0 } };
     let with_now = Ready { messages_now: vec![message.clone()], ..Ready::default() };
     assert!(!with_now.is_empty() && !with_now.needs_persist());
     let with_after = Ready { messages_after_persist: vec![message], ..Ready::default() };

@@ -37,8 +37,9 @@ fn body() -> impl Strategy<Value = MessageBody> {
         (index.clone(), index.clone(), term).prop_map(|(rejected_prev_log_index, hint_index, hint_term)| {
             MessageBody::AppendResponse(AppendOutcome::Rejected { rejected_prev_log_index, hint_index, hint_term })
         }),
-        index.prop_map(|commit_index| MessageBody::HeartbeatRequest { commit_index }),
-        Just(MessageBody::HeartbeatResponse),
+        (index.clone(), any::<u64>())
+            .prop_map(|(commit_index, round)| MessageBody::HeartbeatRequest { commit_index, round }),
+        any::<u64>().prop_map(|round| MessageBody::HeartbeatResponse { round }),
     ]
 }
 
@@ -84,9 +85,9 @@ proptest! {
 #[test]
 fn nonsense_is_refused_with_a_reason() {
     let mut cluster = Cluster::new(&[1, 2, 3], Config::default(), 1);
-    let wrong_recipient = Message { from: 2, to: 3, term: 1, body: MessageBody::HeartbeatResponse };
+    let wrong_recipient = Message { from: 2, to: 3, term: 1, body: MessageBody::HeartbeatResponse { round: 0 } };
     assert!(matches!(cluster.step_raw_into(1, wrong_recipient), Err(StepError::WrongRecipient { to: 3, me: 1 })));
-    let from_self = Message { from: 1, to: 1, term: 1, body: MessageBody::HeartbeatResponse };
+    let from_self = Message { from: 1, to: 1, term: 1, body: MessageBody::HeartbeatResponse { round: 0 } };
     assert!(matches!(cluster.step_raw(from_self), Err(StepError::ImpossibleSender { from: 1 })));
     let gap = Message {
         from: 2,

@@ -50,8 +50,8 @@ proptest! {
     }
 }
 
-/// Guards the guards: if the schedules stopped electing leaders or committing entries, the
-/// safety properties above would pass vacuously. Measured on 200 deterministic schedules.
+/// Guards the guards: if the schedules stopped electing leaders, committing entries or
+/// releasing reads, the safety properties above would pass vacuously. Measured on 200 deterministic schedules.
 #[test]
 fn schedules_exercise_elections_commits_and_crashes() {
     use proptest::strategy::ValueTree;
@@ -59,7 +59,7 @@ fn schedules_exercise_elections_commits_and_crashes() {
 
     let mut runner = TestRunner::deterministic();
     let runs = 200;
-    let (mut terms, mut commits, mut crashes) = (0, 0, 0);
+    let (mut terms, mut commits, mut crashes, mut reads) = (0, 0, 0, 0);
     for _ in 0..runs {
         let actions = prop::collection::vec(action(), 300..400).new_tree(&mut runner).expect("a schedule").current();
         let mut cluster = cluster(3, config(true, true), 1);
@@ -70,10 +70,13 @@ fn schedules_exercise_elections_commits_and_crashes() {
         let statuses: Vec<_> = cluster.ids().into_iter().map(|id| cluster.status(id)).collect();
         terms += statuses.iter().map(|status| status.term).max().unwrap_or(0);
         commits += statuses.iter().map(|status| status.commit_index).max().unwrap_or(0);
+        reads += cluster.reads_released().len();
     }
     let (terms, commits, crashes) =
         (terms as f64 / runs as f64, commits as f64 / runs as f64, crashes as f64 / runs as f64);
     assert!(terms >= 3.0, "schedules reach term {terms} on average: too few elections");
     assert!(commits >= 8.0, "schedules commit up to index {commits} on average: too little replication");
     assert!(crashes >= 2.0, "schedules crash {crashes} nodes on average: too few crashes");
+    let reads = reads as f64 / runs as f64;
+    assert!(reads >= 3.0, "schedules release {reads} reads on average: read safety goes unchecked");
 }

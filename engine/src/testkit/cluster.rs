@@ -9,7 +9,7 @@ use crate::testkit::oracles::{check_log_matching, Oracles, Violation};
 use crate::testkit::{fnv1a, MemoryLog, FNV_OFFSET};
 use crate::{
     CampaignError, Config, Entry, HardState, Index, Membership, Message, NodeId, PersistedState, ProposeError, Raft,
-    Ready, Role, Term,
+    ReadError, ReadId, ReadState, Ready, Role, Term,
 };
 
 /// One node's persistence work handed out by a Ready but not yet durable.
@@ -45,6 +45,8 @@ pub struct Cluster {
     oracles: Oracles,
     trace_hash: u64,
     delivered_count: u64,
+    /// Every read released so far, with the node that released it, in order.
+    reads_released: Vec<(NodeId, ReadState)>,
 }
 
 /// A one-line summary of a node, as scenario scripts print it.
@@ -74,6 +76,7 @@ impl Cluster {
             oracles: Oracles::default(),
             trace_hash: FNV_OFFSET,
             delivered_count: 0,
+            reads_released: Vec::new(),
         };
         for &id in ids {
             let disk = MemoryLog::from_persisted(&bootstrap);
@@ -193,6 +196,23 @@ impl Cluster {
         result
     }
 
+    /// Asks node `id` for a read index (or, with `lease`, a lease read) named `read_id`. The
+    /// oracles remember how far the cluster had committed: the read must not see less.
+    pub fn read(&mut self, id: NodeId, read_id: ReadId, lease: bool) -> Result<(), ReadError> {
+        let raft = self.raft_mut(id);
+        let result = if lease { raft.lease_read(read_id) } else { raft.read_index(read_id) };
+        if result.is_ok() {
+            self.oracles.observe_read_requested(read_id);
+        }
+        self.check_oracles();
+        result
+    }
+
+    /// Every read released so far, with the node that released it, in order.
+    pub fn reads_released(&self) -> &[(NodeId, ReadState)] {
+        &self.reads_released
+    }
+
     fn raft_mut(&mut self, id: NodeId) -> &mut Raft {
         self.nodes.get_mut(&id).and_then(|node| node.raft.as_mut()).unwrap_or_else(|| panic!("node {id} is down"))
     }
@@ -207,7 +227,13 @@ impl Cluster {
         let ready = raft.ready();
         let had_work = !ready.is_empty();
         self.trace_hash = fnv1a(self.trace_hash, format!("{id}:{ready:?}").as_bytes());
-        let Ready { messages_now, hard_state, entries_to_persist, messages_after_persist, entries_to_apply } = ready;
+        let Ready { messages_now, hard_state, entries_to_persist, messages_after_persist, entries_to_apply, reads } =
+            ready;
+        for read in reads {
+            let commit_index = self.nodes[&id].raft.as_ref().map_or(0, Raft::commit_index);
+            upheld(self.oracles.observe_read_released(id, read, commit_index));
+            self.reads_released.push((id, read));
+        }
         self.in_flight.extend(messages_now);
         let node = self.nodes.get_mut(&id).expect("known node");
         node.pending_writes.push(PendingWrite { hard_state, entries: entries_to_persist, messages_after_persist });

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::message::{AppendOutcome, Message, MessageBody};
 use crate::testkit::MemoryLog;
-use crate::{Entry, Index, NodeId, Raft, Role, Term};
+use crate::{Entry, Index, NodeId, Raft, ReadId, ReadState, Role, Term};
 
 /// A broken safety property, described with what was seen.
 pub type Violation = String;
@@ -37,6 +37,9 @@ pub struct Oracles {
     /// The leader whose completeness was last checked, and its term: a leader's log only
     /// grows within its term, so one check per term is enough.
     completeness_checked: BTreeMap<NodeId, Term>,
+    /// Reads asked for and not yet released, with the highest index committed anywhere when
+    /// they were asked for.
+    reads_requested: BTreeMap<ReadId, Index>,
 }
 
 impl Oracles {
@@ -91,6 +94,34 @@ impl Oracles {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// A read was asked for: remember how far the cluster had committed.
+    pub fn observe_read_requested(&mut self, read_id: ReadId) {
+        let committed = self.committed.keys().next_back().copied().unwrap_or(0);
+        self.reads_requested.insert(read_id, committed);
+    }
+
+    /// Read safety: a released read's index covers every entry committed anywhere before the
+    /// read was asked for (so it sees every write acknowledged by then), and names an entry
+    /// the releasing node has committed (so it sees nothing uncommitted).
+    pub fn observe_read_released(&mut self, id: NodeId, read: ReadState, commit_index: Index) -> Result<(), Violation> {
+        let Some(committed_when_asked) = self.reads_requested.remove(&read.id) else {
+            return Err(format!("node {id} released read {} that nobody asked for (or twice)", read.id));
+        };
+        ensure!(
+            read.index >= committed_when_asked,
+            "read safety: node {id} released read {} at index {}, but {committed_when_asked} was committed when it was asked",
+            read.id,
+            read.index
+        );
+        ensure!(
+            read.index <= commit_index,
+            "read safety: node {id} released read {} at index {} beyond its commit index {commit_index}",
+            read.id,
+            read.index
+        );
         Ok(())
     }
 

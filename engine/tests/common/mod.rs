@@ -23,6 +23,12 @@ pub enum Action {
     Propose {
         node: usize,
     },
+    /// Asks for a read index or a lease read: usually of the current leader, one time in three
+    /// of `node`, so that a deposed leader that still believes it leads is asked too.
+    Read {
+        node: usize,
+        lease: bool,
+    },
     ProcessReady {
         node: usize,
         persist: bool,
@@ -64,6 +70,7 @@ pub fn action() -> impl Strategy<Value = Action> {
         10 => (5..100u64).prop_map(|elapsed_ms| Action::Tick { elapsed_ms }),
         1 => node.clone().prop_map(|node| Action::Campaign { node }),
         10 => node.clone().prop_map(|node| Action::Propose { node }),
+        8 => (node.clone(), any::<bool>()).prop_map(|(node, lease)| Action::Read { node, lease }),
         18 => (node.clone(), prop::bool::weighted(0.8)).prop_map(|(node, persist)| Action::ProcessReady { node, persist }),
         4 => node.clone().prop_map(|node| Action::PersistPending { node }),
         25 => message.clone().prop_map(|message| Action::Deliver { message }),
@@ -88,6 +95,9 @@ pub fn config(pre_vote: bool, check_quorum: bool) -> Config {
         append_entries_max: 8,
         pre_vote,
         check_quorum,
+        // Leases need CheckQuorum; without it a lease read falls back to a read index.
+        lease_reads: true,
+        lease_clock_drift_ms: 20,
         ..Config::default()
     }
 }
@@ -113,6 +123,12 @@ pub fn apply(cluster: &mut Cluster, action: &Action, step: usize) {
             let target = cluster.leader().unwrap_or(pick(node));
             if cluster.node(target).is_some() {
                 let _ = cluster.propose(target, Bytes::from(format!("step{step}")));
+            }
+        }
+        Action::Read { node, lease } => {
+            let target = if node % 3 == 0 { pick(node) } else { cluster.leader().unwrap_or(pick(node)) };
+            if cluster.node(target).is_some() {
+                let _ = cluster.read(target, step as u64, lease);
             }
         }
         Action::ProcessReady { node, persist } => {
