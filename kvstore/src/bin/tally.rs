@@ -1,9 +1,10 @@
-//! `tally`: the Tally server, and (later) its admin and benchmark tools.
+//! `tally`: the Tally server, and its benchmark tool.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use kvstore::bench::BenchArgs;
 use kvstore::config::ConfigFile;
 
 #[derive(Debug, Parser)]
@@ -17,6 +18,9 @@ struct Cli {
 enum Command {
     /// Runs one node of a cluster.
     Server(ServerArgs),
+    /// Measures a server with a mix of GETs and SETs from many connections, like
+    /// redis-benchmark; works against redis-server too.
+    Bench(BenchArgs),
 }
 
 /// Every flag has a key of the same name (with underscores) in the optional TOML file; a flag
@@ -68,9 +72,13 @@ struct ServerArgs {
     /// Every request is answered within this, with an error if need be. Default: 10000.
     #[arg(long)]
     request_timeout_ms: Option<u64>,
-    /// The read mode connections start in: linearizable (default) or stale.
+    /// The read mode connections start in: linearizable (default), lease, follower or stale.
     #[arg(long)]
     read_mode: Option<String>,
+    /// How far clocks may drift apart over an election timeout; lease reads are safe only
+    /// within it (the lease is this much shorter than the minimum election timeout). Default: 100.
+    #[arg(long)]
+    lease_clock_drift_ms: Option<u64>,
 }
 
 impl ServerArgs {
@@ -91,6 +99,7 @@ impl ServerArgs {
             election_timeout_ms_max: self.election_timeout_ms_max,
             request_timeout_ms: self.request_timeout_ms,
             read_mode: self.read_mode,
+            lease_clock_drift_ms: self.lease_clock_drift_ms,
         }
     }
 }
@@ -133,7 +142,50 @@ fn main() -> ExitCode {
             };
             run_server(config)
         }
+        Command::Bench(args) => match args.validate() {
+            Ok(config) => run_bench(config),
+            Err(error) => {
+                eprintln!("tally bench: {error}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// Prints the summary on standard output (progress goes to the log on standard error), and
+/// writes it as JSON too if asked.
+#[cfg(not(madsim))]
+fn run_bench(config: kvstore::bench::BenchConfig) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tally bench: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json_path = config.json.clone();
+    let summary = match runtime.block_on(kvstore::bench::run(config)) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("tally bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{summary}");
+    if let Some(path) = json_path {
+        if let Err(error) = summary.write_json(&path) {
+            eprintln!("tally bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The simulator drives its own clients; this build cannot open real sockets.
+#[cfg(madsim)]
+fn run_bench(_config: kvstore::bench::BenchConfig) -> ExitCode {
+    eprintln!("tally: this build is for the simulator and cannot run a benchmark");
+    ExitCode::FAILURE
 }
 
 #[cfg(not(madsim))]
