@@ -31,9 +31,17 @@ pub struct ConfigFile {
     pub election_timeout_ms_min: Option<u64>,
     pub election_timeout_ms_max: Option<u64>,
     pub request_timeout_ms: Option<u64>,
-    /// `linearizable` (the default) or `stale`: the read mode new connections start in.
+    /// `linearizable` (the default), `lease`, `follower` or `stale`: the read mode new
+    /// connections start in.
     pub read_mode: Option<String>,
+    /// How far two nodes' clocks may drift apart over an election timeout; the leader's lease
+    /// is that much shorter than the minimum election timeout. Default: 100.
+    pub lease_clock_drift_ms: Option<u64>,
 }
+
+/// A tenth of the default minimum election timeout: far more than NTP-disciplined clocks
+/// drift in a second, and it still leaves the leader nine tenths of the timeout as lease.
+const DEFAULT_LEASE_CLOCK_DRIFT_MS: u64 = 100;
 
 /// A complete, validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +85,7 @@ impl ConfigFile {
             election_timeout_ms_max: overrides.election_timeout_ms_max.or(self.election_timeout_ms_max),
             request_timeout_ms: overrides.request_timeout_ms.or(self.request_timeout_ms),
             read_mode: overrides.read_mode.or(self.read_mode),
+            lease_clock_drift_ms: overrides.lease_clock_drift_ms.or(self.lease_clock_drift_ms),
         }
     }
 
@@ -95,13 +104,16 @@ impl ConfigFile {
             heartbeat_interval_ms: self.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms),
             election_timeout_ms_min: self.election_timeout_ms_min.unwrap_or(defaults.election_timeout_ms_min),
             election_timeout_ms_max: self.election_timeout_ms_max.unwrap_or(defaults.election_timeout_ms_max),
+            // Lease reads are offered to clients (READMODE lease); see engine/src/read.rs.
+            lease_reads: true,
+            lease_clock_drift_ms: self.lease_clock_drift_ms.unwrap_or(DEFAULT_LEASE_CLOCK_DRIFT_MS),
             ..defaults
         };
         raft.validate().map_err(|error| format!("invalid Raft timing: {error}"))?;
         let read_mode = match self.read_mode.as_deref() {
-            None | Some("linearizable") => crate::node::ReadMode::Linearizable,
-            Some("stale") => crate::node::ReadMode::Stale,
-            Some(other) => return Err(format!("read_mode must be linearizable or stale, not {other:?}")),
+            None => crate::node::ReadMode::Linearizable,
+            Some(name) => crate::node::ReadMode::parse(name)
+                .ok_or_else(|| format!("read_mode must be linearizable, lease, follower or stale, not {name:?}"))?,
         };
         Ok(ProcessConfig {
             id,

@@ -98,9 +98,10 @@ fn encode_raft(encoder: &mut DescriptorEncoder, status: &NodeStatus, metrics: &N
     gauge(encoder, "raft_last_log_index", "The index of the last entry in this node's log.", status.last_log_index)?;
     gauge(encoder, "raft_log_entries", "Entries held in this node's log.", status.log_entries)?;
     gauge(encoder, "raft_voters", "Voting members of the current configuration.", status.voters.len() as u64)?;
-    let help = "Entries this node proposed as leader: client writes, and empty barriers for linearizable reads.";
-    let kinds = [("write", metrics.write_proposals), ("read_barrier", metrics.read_barrier_proposals)];
-    counters(encoder, "raft_proposals", help, kinds.map(|(kind, value)| ([("kind", kind)], value)))
+    let help = "Client writes this node proposed as leader.";
+    counter(encoder, "raft_write_proposals", help, metrics.write_proposals)?;
+    let help = "Read indexes this node asked for as leader (one serves every read waiting at the time).";
+    counter(encoder, "raft_read_index_requests", help, metrics.read_index_requests)
 }
 
 fn encode_storage(encoder: &mut DescriptorEncoder, storage: &StorageMetricsSnapshot) -> fmt::Result {

@@ -8,14 +8,41 @@ use engine::{Index, NodeId, Role, Term};
 use crate::state::{Query, Reply, Request, SessionId};
 
 /// How a read is served.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum ReadMode {
-    /// The read observes every write acknowledged before it began (the default).
+    /// The read observes every write acknowledged before it began (the default): the leader
+    /// confirms with one heartbeat round that it still leads (ReadIndex), and the read is
+    /// served once the state machine has applied the leader's commit index.
     #[default]
     Linearizable,
+    /// Linearizable as long as the nodes' clocks drift apart by less than the configured bound
+    /// over an election timeout: the leader serves the read under its lease, without a round.
+    Lease,
+    /// Linearizable, served by the node the client is connected to: a follower asks the leader
+    /// for a read index and answers once it has applied that far. Spreads read load.
+    Follower,
     /// Served from this node's state machine as it is, without asking anyone: fast, possibly
     /// old, and not linearizable. Clients opt in per connection.
     Stale,
+}
+
+impl ReadMode {
+    pub const ALL: [ReadMode; 4] = [ReadMode::Linearizable, ReadMode::Lease, ReadMode::Follower, ReadMode::Stale];
+
+    /// The name `READMODE`, the configuration and `INFO` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Linearizable => "linearizable",
+            ReadMode::Lease => "lease",
+            ReadMode::Follower => "follower",
+            ReadMode::Stale => "stale",
+        }
+    }
+
+    /// Parses a name, in any case.
+    pub fn parse(name: &str) -> Option<ReadMode> {
+        ReadMode::ALL.into_iter().find(|mode| mode.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// Why a write got no reply from the state machine.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engine::{Entry, EntryKind, HardState, NodeId, ProposeError, Raft, Ready, Role};
+use engine::{Entry, EntryKind, HardState, Index, NodeId, ProposeError, Raft, ReadState, Ready, Role};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
@@ -19,7 +19,7 @@ use crate::node::api::{NodeStatus, ReadError, ReadMode, WriteError};
 use crate::node::metrics::NodeMetrics;
 use crate::node::observer::NodeObserver;
 use crate::node::peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
-use crate::node::pending::{Forwarded, Pending, PendingRead, PendingWrite, Responder};
+use crate::node::pending::{FollowerReads, Forwarded, Pending, PendingRead, PendingWrite, ReadIndexWaiter, Responder};
 use crate::state::{Query, Reply, Request, StateMachine};
 
 /// Timing of the node loop and of client requests.
@@ -193,10 +193,14 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             ClientRequest::Read { query, mode: ReadMode::Stale, reply } => {
                 let _ = reply.send(Ok(query.execute(&self.machine)));
             }
-            ClientRequest::Read { query, mode: ReadMode::Linearizable, reply } => self
-                .pending
-                .waiting_reads
-                .push_back(PendingRead { query, responder: Responder::Local(reply), deadline_ms }),
+            ClientRequest::Read { query, mode, reply } => {
+                self.pending.waiting_reads.push_back(PendingRead {
+                    query,
+                    mode,
+                    responder: Responder::Local(reply),
+                    deadline_ms,
+                });
+            }
             ClientRequest::Shutdown => unreachable!("handled by take_input"),
         }
     }
@@ -214,7 +218,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 let reason = format!("node {} is not the leader", self.raft.id());
                 let outcome = match request {
                     ForwardedRequest::Write(_) => ForwardedOutcome::Write(Err(WriteError::NotApplied { reason })),
-                    ForwardedRequest::Read(_) => ForwardedOutcome::Read(Err(ReadError::Unavailable { reason })),
+                    ForwardedRequest::Read { .. } => ForwardedOutcome::Read(Err(ReadError::Unavailable { reason })),
                 };
                 self.peers.send(from, PeerMessage::ForwardReply { id, outcome });
             }
@@ -227,11 +231,38 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                     maybe_applied: false,
                 });
             }
-            PeerMessage::Forward { id, request: ForwardedRequest::Read(query) } => {
+            PeerMessage::Forward { id, request: ForwardedRequest::Read { query, mode } } => {
                 let responder = Responder::Peer { node: from, forward_id: id };
-                self.pending.waiting_reads.push_back(PendingRead { query, responder, deadline_ms });
+                self.pending.waiting_reads.push_back(PendingRead { query, mode, responder, deadline_ms });
             }
             PeerMessage::ForwardReply { id, outcome } => self.on_forward_reply(id, outcome),
+            PeerMessage::ReadIndexRequest { id } => self.on_read_index_request(from, id),
+            PeerMessage::ReadIndexReply { id, index } => self.on_read_index_reply(id, index),
+        }
+    }
+
+    /// A follower wants a read index for its `follower`-mode reads.
+    fn on_read_index_request(&mut self, from: NodeId, request_id: u64) {
+        let read_id = self.pending.allocate_forward_id();
+        match self.raft.read_index(read_id) {
+            Ok(()) => {
+                let waiter = ReadIndexWaiter::Follower { node: from, request_id };
+                self.pending.read_indexes.insert(read_id, (self.raft.term(), waiter));
+            }
+            Err(_) => self.peers.send(from, PeerMessage::ReadIndexReply { id: request_id, index: None }),
+        }
+    }
+
+    /// The leader's read index for our `follower`-mode reads, or its refusal (then they wait
+    /// and ask again).
+    fn on_read_index_reply(&mut self, request_id: u64, index: Option<Index>) {
+        let Some(asked) = self.pending.follower_reads.remove(&request_id) else { return };
+        match index {
+            Some(index) => {
+                self.pending.reads_awaiting_apply.entry(index).or_default().extend(asked.reads);
+                self.serve_applied_reads();
+            }
+            None => self.pending.waiting_reads.extend(asked.reads),
         }
     }
 
@@ -251,9 +282,13 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     /// Sends waiting requests on their way: proposed here if we lead, forwarded if another
     /// node does, left waiting if no leader is known.
     fn submit_waiting(&mut self, now_ms: u64) {
-        if self.raft.role() == Role::Leader {
+        let leading = self.raft.role() == Role::Leader;
+        for (node, request_id) in self.pending.abandon_read_indexes(self.raft.term(), leading) {
+            self.peers.send(node, PeerMessage::ReadIndexReply { id: request_id, index: None });
+        }
+        if leading {
             self.propose_waiting_writes();
-            self.propose_read_barrier();
+            self.ask_read_indexes();
         } else if let Some(leader) = self.raft.leader_id().filter(|&leader| leader != self.raft.id()) {
             self.forward_waiting(leader, now_ms);
         }
@@ -281,17 +316,59 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
         }
     }
 
-    /// One empty entry serves every read waiting now: once it is applied, the state machine
-    /// reflects every write acknowledged before those reads began (a read through the log).
-    fn propose_read_barrier(&mut self) {
+    /// Asks the engine for read indexes for every read waiting now: one under the lease for
+    /// `lease` reads, one through a heartbeat round for the others (which the engine batches
+    /// with every other read of that round).
+    fn ask_read_indexes(&mut self) {
         if self.pending.waiting_reads.is_empty() {
             return;
         }
-        if let Ok(index) = self.raft.propose(Bytes::new()) {
-            self.metrics.record_read_barrier_proposal();
-            let reads: Vec<PendingRead> = self.pending.waiting_reads.drain(..).collect();
-            self.pending.barrier_reads.insert(index, (self.raft.term(), reads));
+        let (lease, round): (Vec<PendingRead>, Vec<PendingRead>) =
+            self.pending.waiting_reads.drain(..).partition(|read| read.mode == ReadMode::Lease);
+        for (reads, use_lease) in [(lease, true), (round, false)] {
+            if reads.is_empty() {
+                continue;
+            }
+            let read_id = self.pending.allocate_forward_id();
+            let asked = if use_lease { self.raft.lease_read(read_id) } else { self.raft.read_index(read_id) };
+            match asked {
+                Ok(()) => {
+                    self.metrics.record_read_index_request();
+                    let waiter = ReadIndexWaiter::Reads(reads);
+                    self.pending.read_indexes.insert(read_id, (self.raft.term(), waiter));
+                }
+                Err(_) => self.pending.waiting_reads.extend(reads),
+            }
         }
+    }
+
+    /// Read indexes the engine handed out: local reads wait for the state machine to apply
+    /// that far; followers get the index.
+    fn on_reads_ready(&mut self, reads: Vec<ReadState>) {
+        for ReadState { id, index } in reads {
+            match self.pending.read_indexes.remove(&id) {
+                Some((_, ReadIndexWaiter::Reads(batch))) => {
+                    self.pending.reads_awaiting_apply.entry(index).or_default().extend(batch);
+                }
+                Some((_, ReadIndexWaiter::Follower { node, request_id })) => {
+                    self.peers.send(node, PeerMessage::ReadIndexReply { id: request_id, index: Some(index) });
+                }
+                None => {} // Its reads expired meanwhile.
+            }
+        }
+        self.serve_applied_reads();
+    }
+
+    /// Answers every read whose index the state machine has applied.
+    fn serve_applied_reads(&mut self) {
+        for read in self.pending.take_reads_applied_by(self.machine_applied_index()) {
+            let reply = read.query.execute(&self.machine);
+            self.answer_read(read, Ok(reply));
+        }
+    }
+
+    fn machine_applied_index(&self) -> Index {
+        self.raft.log().applied_index()
     }
 
     fn forward_waiting(&mut self, leader: NodeId, now_ms: u64) {
@@ -302,9 +379,17 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             write.maybe_applied = true;
             self.pending.forwarded.insert(id, Forwarded::Write { write, leader, sent_ms: now_ms });
         }
-        while let Some(read) = self.pending.waiting_reads.pop_front() {
+        let (local, forwarded): (Vec<PendingRead>, Vec<PendingRead>) =
+            self.pending.waiting_reads.drain(..).partition(|read| read.mode == ReadMode::Follower);
+        if !local.is_empty() {
+            // Served here once we have applied the leader's read index: one request for all.
             let id = self.pending.allocate_forward_id();
-            let request = ForwardedRequest::Read(read.query.clone());
+            self.peers.send(leader, PeerMessage::ReadIndexRequest { id });
+            self.pending.follower_reads.insert(id, FollowerReads { leader, sent_ms: now_ms, reads: local });
+        }
+        for read in forwarded {
+            let id = self.pending.allocate_forward_id();
+            let request = ForwardedRequest::Read { query: read.query.clone(), mode: read.mode };
             self.peers.send(leader, PeerMessage::Forward { id, request });
             self.pending.forwarded.insert(id, Forwarded::Read { read, leader, sent_ms: now_ms });
         }
@@ -332,7 +417,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 after_persist.iter().for_each(|message| observer.sent_after_persist(&self.raft, message));
             }
             self.send_raft(after_persist);
+            let reads = std::mem::take(&mut ready.reads);
             self.apply(ready);
+            self.on_reads_ready(reads);
         }
     }
 
@@ -369,17 +456,6 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             match reply {
                 Some(reply) if proposed_term == term => self.answer_write(write, Ok(reply)),
                 _ => self.pending.waiting_writes.push_back(write),
-            }
-        }
-        if let Some((barrier_term, reads)) = self.pending.barrier_reads.remove(&index) {
-            let is_our_barrier = barrier_term == term && matches!(&kind, EntryKind::Normal(data) if data.is_empty());
-            for read in reads {
-                if is_our_barrier {
-                    let reply = read.query.execute(&self.machine);
-                    self.answer_read(read, Ok(reply));
-                } else {
-                    self.pending.waiting_reads.push_back(read);
-                }
             }
         }
     }

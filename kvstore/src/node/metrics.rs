@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct NodeMetrics {
     write_proposals: AtomicU64,
-    read_barrier_proposals: AtomicU64,
+    read_index_requests: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -18,9 +18,9 @@ pub struct NodeMetrics {
 pub struct NodeMetricsSnapshot {
     /// Client writes the engine accepted into the leader's log (retries included).
     pub write_proposals: u64,
-    /// Empty entries the engine accepted to serve linearizable reads; one serves every read
-    /// waiting at the time.
-    pub read_barrier_proposals: u64,
+    /// Read indexes asked of the engine as leader (ReadIndex or lease); one serves every read
+    /// of its mode waiting at the time.
+    pub read_index_requests: u64,
 }
 
 impl NodeMetrics {
@@ -28,15 +28,15 @@ impl NodeMetrics {
         self.write_proposals.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(super) fn record_read_barrier_proposal(&self) {
-        self.read_barrier_proposals.fetch_add(1, Ordering::Relaxed);
+    pub(super) fn record_read_index_request(&self) {
+        self.read_index_requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters now.
     pub fn snapshot(&self) -> NodeMetricsSnapshot {
         NodeMetricsSnapshot {
             write_proposals: self.write_proposals.load(Ordering::Relaxed),
-            read_barrier_proposals: self.read_barrier_proposals.load(Ordering::Relaxed),
+            read_index_requests: self.read_index_requests.load(Ordering::Relaxed),
         }
     }
 }

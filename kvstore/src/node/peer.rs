@@ -1,9 +1,9 @@
-//! What nodes say to each other: Raft traffic, and client requests a follower forwards to the
-//! leader (and the leader's answers).
+//! What nodes say to each other: Raft traffic, client requests a follower forwards to the
+//! leader (and the leader's answers), and a follower's requests for a read index.
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::api::{ReadError, WriteError};
+use crate::node::api::{ReadError, ReadMode, WriteError};
 use crate::state::{Query, Reply, Request};
 
 /// One message on the peer transport.
@@ -20,12 +20,26 @@ pub enum PeerMessage {
         id: u64,
         outcome: ForwardedOutcome,
     },
+    /// A follower serving a `follower`-mode read asks the leader for a read index.
+    ReadIndexRequest {
+        id: u64,
+    },
+    /// The leader's read index for request `id`: the follower answers the reads once it has
+    /// applied that far. `None`: the node asked does not lead (any more); ask again.
+    ReadIndexReply {
+        id: u64,
+        index: Option<engine::Index>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForwardedRequest {
     Write(Request),
-    Read(Query),
+    /// A read the leader serves in `mode` (linearizable or lease).
+    Read {
+        query: Query,
+        mode: ReadMode,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -134,6 +134,7 @@ impl<B: Backend> Dispatcher<B> {
             Ok(prepared) => prepared,
             Err(frame) => return self.push_reply(metered, frame),
         };
+        shared.metrics.record_read(mode);
         self.push(metered, async move {
             let frame = match shared.backend.read(query, mode).await {
                 Ok(reply) => reads::finish(reply, shape, &shared.cursors),

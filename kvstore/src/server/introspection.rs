@@ -178,6 +178,9 @@ fn stats_section<B: Backend>(text: &mut String, _client: &Client, shared: &Share
         metrics.total_calls(),
         metrics.protocol_errors,
     ));
+    for (mode, count) in &metrics.reads_by_mode {
+        text.push_str(&format!("reads_{}:{count}\r\n", mode.name()));
+    }
 }
 
 fn raft_section<B: Backend>(text: &mut String, _client: &Client, shared: &Shared<B>) {

@@ -54,15 +54,8 @@ pub(super) fn execute<B: Backend>(local: Local, client: &mut Client, shared: &Sh
             client.read_mode = mode;
             Frame::ok()
         }
-        Local::ReadMode(None) => Frame::bulk(read_mode_name(client.read_mode)),
+        Local::ReadMode(None) => Frame::bulk(client.read_mode.name()),
         Local::Quit => Frame::ok(),
-    }
-}
-
-fn read_mode_name(mode: ReadMode) -> &'static str {
-    match mode {
-        ReadMode::Linearizable => "linearizable",
-        ReadMode::Stale => "stale",
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::commands::COMMANDS;
+use crate::node::ReadMode;
 
 /// Upper bounds, in microseconds, of the latency histogram's buckets; a last, implicit
 /// bucket holds everything slower.
@@ -35,6 +36,8 @@ pub struct ServerMetrics {
     connections_accepted: AtomicU64,
     connections_open: AtomicU64,
     protocol_errors: AtomicU64,
+    /// Reads per read mode, in [`ReadMode::ALL`] order.
+    reads_by_mode: [AtomicU64; 4],
 }
 
 /// A copy of the counters at one moment.
@@ -48,6 +51,8 @@ pub struct MetricsSnapshot {
     pub connections_open: u64,
     /// Connections closed because they sent malformed or oversized input.
     pub protocol_errors: u64,
+    /// Reads per read mode.
+    pub reads_by_mode: Vec<(ReadMode, u64)>,
 }
 
 /// The counters of one command.
@@ -73,6 +78,7 @@ impl Default for ServerMetrics {
             connections_accepted: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
+            reads_by_mode: Default::default(),
         }
     }
 }
@@ -90,6 +96,12 @@ impl ServerMetrics {
         counters.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
         counters.latency_micros_sum.fetch_add(micros, Ordering::Relaxed);
         counters.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one read sent to the node in `mode`.
+    pub(super) fn record_read(&self, mode: ReadMode) {
+        let position = ReadMode::ALL.iter().position(|&each| each == mode).expect("every mode is listed");
+        self.reads_by_mode[position].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn record_unknown_command(&self) {
@@ -119,6 +131,11 @@ impl ServerMetrics {
             connections_accepted: self.connections_accepted.load(Ordering::Relaxed),
             connections_open: self.connections_open.load(Ordering::Relaxed),
             protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
+            reads_by_mode: ReadMode::ALL
+                .iter()
+                .zip(&self.reads_by_mode)
+                .map(|(&mode, count)| (mode, count.load(Ordering::Relaxed)))
+                .collect(),
         }
     }
 }

@@ -50,8 +50,9 @@
 //! - `CASVER key version new`: sets `key` to `new` if its version is `version`, where `0`
 //!   means "absent"; `:1` or `:0`. Unlike `CAS` it cannot be fooled by a value that changed
 //!   and changed back.
-//! - `READMODE [linearizable|stale]`: sets (or, without an argument, shows) the read mode of
-//!   the connection. `stale` reads this node's state as it is: fast, possibly old.
+//! - `READMODE [linearizable|lease|follower|stale]`: sets (or, without an argument, shows) the
+//!   read mode of the connection (see `node::ReadMode`). `stale` reads this node's state as it
+//!   is: fast, possibly old.
 //!
 //! # SCAN cursors
 //! The state machine's cursors are keys, not numbers, but redis-cli `--scan` and most client

@@ -6,6 +6,7 @@
 //! - `durability`: kill -9 of every node; every acknowledged write survives the restart.
 //! - `corruption`: a flipped bit stops a node from starting; a torn tail does not.
 //! - `identity`: a data directory refuses to serve another node or cluster.
+//! - `read_modes`: linearizable, lease and follower reads through every node.
 //! - `shutdown`: SIGTERM ends a node cleanly and promptly.
 //!
 //! `support` starts and stops the processes; `client` is a small blocking RESP client;
@@ -19,6 +20,7 @@ mod corruption;
 mod durability;
 mod failover;
 mod identity;
+mod read_modes;
 mod session;
 mod shutdown;
 mod support;

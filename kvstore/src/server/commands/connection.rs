@@ -149,13 +149,14 @@ pub(super) fn config(arguments: &[Bytes]) -> Parsed {
     local(Local::ConfigGet(parameters.to_vec()))
 }
 
-/// `READMODE [linearizable|stale]`.
+/// `READMODE [linearizable|lease|follower|stale]`.
 pub(super) fn read_mode(arguments: &[Bytes]) -> Parsed {
     match arguments {
         [] => local(Local::ReadMode(None)),
-        [mode] if is(mode, "LINEARIZABLE") => local(Local::ReadMode(Some(ReadMode::Linearizable))),
-        [mode] if is(mode, "STALE") => local(Local::ReadMode(Some(ReadMode::Stale))),
-        [_] => Err(Frame::error("ERR READMODE must be 'linearizable' or 'stale'")),
+        [mode] => match std::str::from_utf8(mode).ok().and_then(ReadMode::parse) {
+            Some(mode) => local(Local::ReadMode(Some(mode))),
+            None => Err(Frame::error("ERR READMODE must be 'linearizable', 'lease', 'follower' or 'stale'")),
+        },
         _ => Err(wrong_arity("readmode")),
     }
 }
