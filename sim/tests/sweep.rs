@@ -3,6 +3,8 @@
 
 #![cfg(madsim)]
 
+use kvstore::node::ReadMode;
+use sim::world::nemesis::FaultMix;
 use sim::world::{run, RunConfig};
 
 #[test]
@@ -39,8 +41,43 @@ fn a_sweep_of_seeds_passes() {
 fn stale_reads_are_flagged_within_a_few_seeds() {
     let flagged = (0..10u64).find(|&seed| {
         let mut config = RunConfig { safety_phase_ms: 10_000, ..RunConfig::new(seed) };
-        config.workload.stale_reads = true;
+        config.workload.read_modes = vec![ReadMode::Stale];
         sim::judge(&run(config)).iter().any(|failure| failure.contains("NOT LINEARIZABLE"))
     });
     assert!(flagged.is_some(), "ten seeds of stale reads under faults and not one flagged: the checker is toothless");
+}
+
+/// The lease's clock-drift bound matters: let clocks run up to 60% fast or slow (over the
+/// sim's 300 ms election timeout that is 180 ms, beyond the 100 ms bound) while every client
+/// reads under leases and the nemesis isolates nodes, and a stale read soon shows up: an
+/// isolated leader with a slow clock still serves from its lease after the others elected a
+/// new leader and committed writes. Within the bound, the sweep above runs lease readers green.
+#[test]
+fn lease_reads_beyond_the_clock_drift_bound_are_flagged() {
+    let mix = FaultMix {
+        partition: 2,
+        isolate_leader_or_node: 4,
+        one_way: 0,
+        kill: 0,
+        pause: 0,
+        sync_failure: 0,
+        bit_flip: 0,
+        clock_step: 0,
+        torn_writes: false,
+        gap_ms_max: 300,
+        fault_ms_max: 2000,
+        messages: Default::default(),
+    };
+    let flagged = (0..20u64).find(|&seed| {
+        let mut config = RunConfig {
+            safety_phase_ms: 10_000,
+            fault_mix: Some(mix.clone()),
+            clock_drift_ppm_max: 600_000,
+            ..RunConfig::new(seed)
+        };
+        config.workload.read_modes = vec![ReadMode::Lease];
+        config.workload.read_only_clients = 2;
+        sim::judge(&run(config)).iter().any(|failure| failure.contains("NOT LINEARIZABLE"))
+    });
+    assert!(flagged.is_some(), "twenty seeds of lease reads with clocks drifting 60% and not one flagged");
 }

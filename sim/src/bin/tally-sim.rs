@@ -9,6 +9,7 @@ mod sweep {
     use std::time::Instant;
 
     use clap::Parser;
+    use kvstore::node::ReadMode;
     use sim::world::{run, RunConfig, RunOutcome};
 
     #[derive(Debug, Parser)]
@@ -29,9 +30,24 @@ mod sweep {
         /// Length of the fault phase, in simulated milliseconds.
         #[arg(long, default_value_t = 20_000)]
         safety_ms: u64,
-        /// Clients read in `READMODE stale` (not linearizable: the checker should object).
+        /// Every client reads in this mode (linearizable, lease, follower or stale; stale is
+        /// not linearizable and the checker should object). By default the seed chooses among
+        /// the first three, per client.
+        #[arg(long, value_parser = parse_read_mode)]
+        read_mode: Option<ReadMode>,
+        /// Step clocks even in seeds with lease readers (beyond the lease's drift bound).
         #[arg(long)]
-        stale_reads: bool,
+        clock_steps_with_lease_reads: bool,
+        /// Clients 0..N only read, so they keep reading from a node cut off from the rest.
+        #[arg(long, default_value_t = 0)]
+        read_only_clients: u64,
+        /// How fast or slow each node's clock may run, in parts per million.
+        #[arg(long, default_value_t = 1000)]
+        clock_drift_ppm_max: u64,
+    }
+
+    fn parse_read_mode(text: &str) -> Result<ReadMode, String> {
+        ReadMode::parse(text).ok_or_else(|| format!("{text:?} is not linearizable, lease, follower or stale"))
     }
 
     fn parse_range(text: &str) -> Result<Range<u64>, String> {
@@ -43,7 +59,12 @@ mod sweep {
     fn config(cli: &Cli, seed: u64) -> RunConfig {
         let mut config = RunConfig { safety_phase_ms: cli.safety_ms, ..RunConfig::new(seed) };
         config.node_count = cli.nodes.unwrap_or(config.node_count);
-        config.workload.stale_reads = cli.stale_reads;
+        if let Some(mode) = cli.read_mode {
+            config.workload.read_modes = vec![mode];
+        }
+        config.clock_steps_with_lease_reads = cli.clock_steps_with_lease_reads;
+        config.clock_drift_ppm_max = cli.clock_drift_ppm_max;
+        config.workload.read_only_clients = cli.read_only_clients;
         config
     }
 
@@ -52,9 +73,23 @@ mod sweep {
     }
 
     fn replay_command(cli: &Cli, seed: u64) -> String {
-        let stale = if cli.stale_reads { " --stale-reads" } else { "" };
-        let nodes = cli.nodes.map(|nodes| format!(" --nodes {nodes}")).unwrap_or_default();
-        format!("make sim SEED={seed} SIM_ARGS='--safety-ms {}{nodes}{stale}'", cli.safety_ms)
+        let mut flags = format!("--safety-ms {}", cli.safety_ms);
+        if let Some(nodes) = cli.nodes {
+            flags += &format!(" --nodes {nodes}");
+        }
+        if let Some(mode) = cli.read_mode {
+            flags += &format!(" --read-mode {}", mode.name());
+        }
+        if cli.clock_steps_with_lease_reads {
+            flags += " --clock-steps-with-lease-reads";
+        }
+        if cli.read_only_clients > 0 {
+            flags += &format!(" --read-only-clients {}", cli.read_only_clients);
+        }
+        if cli.clock_drift_ppm_max != 1000 {
+            flags += &format!(" --clock-drift-ppm-max {}", cli.clock_drift_ppm_max);
+        }
+        format!("make sim SEED={seed} SIM_ARGS='{flags}'")
     }
 
     pub fn main() -> std::process::ExitCode {
@@ -70,6 +105,7 @@ mod sweep {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
         let outcome = run(config(cli, seed));
         println!("seed {seed}: {} nodes, fault mix {:?}", outcome.node_count, outcome.fault_mix);
+        println!("read modes: {:?}", outcome.read_modes);
         for fault in &outcome.faults {
             println!("  fault: {fault}");
         }

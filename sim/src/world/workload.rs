@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kvstore::node::ReadMode;
 use kvstore::resp::Frame;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,14 +26,31 @@ pub struct Workload {
     pub reply_timeout_ms: u64,
     /// Each client pauses up to this long between operations.
     pub think_time_ms_max: u64,
-    /// Clients switch their connections to `READMODE stale`: reads served locally by
-    /// whichever node they reach, which is not linearizable. The checker must notice.
-    pub stale_reads: bool,
+    /// The read mode of each client's connections (client `i` uses entry `i` modulo the
+    /// length); empty: the server's default, linearizable. `linearizable`, `lease` (within
+    /// its clock-drift bound) and `follower` must all pass the checker; `stale` must not.
+    pub read_modes: Vec<ReadMode>,
+    /// Clients `0..read_only_clients` only read (GET and RANGE): a reader is then never stuck
+    /// behind a write that cannot commit, so it keeps reading from a node cut off from the rest.
+    pub read_only_clients: u64,
 }
 
 impl Default for Workload {
     fn default() -> Self {
-        Workload { keys: 5, counters: 2, reply_timeout_ms: 4000, think_time_ms_max: 30, stale_reads: false }
+        Workload {
+            keys: 5,
+            counters: 2,
+            reply_timeout_ms: 4000,
+            think_time_ms_max: 30,
+            read_modes: Vec::new(),
+            read_only_clients: 0,
+        }
+    }
+}
+
+impl Workload {
+    fn read_mode_of(&self, client: u64) -> Option<ReadMode> {
+        (!self.read_modes.is_empty()).then(|| self.read_modes[(client % self.read_modes.len() as u64) as usize])
     }
 }
 
@@ -87,7 +105,7 @@ pub async fn run_client(
         tokio::time::sleep(Duration::from_millis(think_ms)).await;
         if connection.is_none() {
             let address = addresses[(rng.next_u64() % addresses.len() as u64) as usize];
-            connection = connect(address, workload.stale_reads).await;
+            connection = connect(address, workload.read_mode_of(client)).await;
             if connection.is_none() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -109,11 +127,14 @@ pub async fn run_client(
     }
 }
 
-async fn connect(address: SocketAddr, stale_reads: bool) -> Option<RespClient> {
+async fn connect(address: SocketAddr, read_mode: Option<ReadMode>) -> Option<RespClient> {
     let mut client = RespClient::connect(address, Duration::from_secs(1)).await.ok()?;
-    if stale_reads {
-        let arguments = [Bytes::from_static(b"READMODE"), Bytes::from_static(b"stale")];
-        client.call(&arguments, Duration::from_secs(1)).await.ok()?;
+    if let Some(mode) = read_mode {
+        let arguments = [Bytes::from_static(b"READMODE"), Bytes::from_static(mode.name().as_bytes())];
+        match client.call(&arguments, Duration::from_secs(1)).await.ok()? {
+            Frame::Simple(_) => {}
+            other => panic!("the server refused READMODE {}: {other:?}", mode.name()),
+        }
     }
     Some(client)
 }
@@ -126,7 +147,15 @@ fn key(prefix: &str, number: u64) -> Bytes {
 fn random_call(rng: &mut ChaCha8Rng, workload: &Workload, client: u64, sequence: u64) -> Call {
     let plain_key = key("k", rng.next_u64() % workload.keys);
     let value = Bytes::from(format!("c{client}w{sequence}"));
-    match rng.next_u64() % 100 {
+    let roll = rng.next_u64() % 100;
+    if client < workload.read_only_clients {
+        return match roll % 42 {
+            0..=29 => Call::Get(plain_key),
+            30..=36 => Call::Get(key("n", rng.next_u64() % workload.counters)),
+            _ => Call::Range { start: key("k", 0), end: key("k", workload.keys) },
+        };
+    }
+    match roll {
         0..=29 => Call::Get(plain_key),
         30..=49 => Call::Set(plain_key, value),
         50..=57 => Call::Del(plain_key),
