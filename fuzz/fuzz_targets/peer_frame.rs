@@ -32,17 +32,13 @@ fuzz_target!(|input: &[u8]| {
         seal(&mut stream);
     }
     check_hello_limit(&stream);
-    let Some(hello_size_bytes) = check_item(&stream, decode_hello) else { return };
-    if let Ok(Decoded::Complete { value: hello, .. }) = decode_hello(&stream) {
-        let mut encoded = Vec::new();
-        encode_hello(&mut encoded, &hello);
-        assert_eq!(decode_hello(&encoded), Ok(Decoded::Complete { value: hello, size_bytes: encoded.len() }));
-    }
+    let Some((hello, hello_size_bytes)) = check_item(&stream, decode_hello) else { return };
+    let mut encoded = Vec::new();
+    encode_hello(&mut encoded, &hello);
+    assert_eq!(decode_hello(&encoded), Ok(Decoded::Complete { value: hello, size_bytes: encoded.len() }));
     let mut rest = &stream[hello_size_bytes..];
-    while let Some(size_bytes) = check_item(rest, decode_batch) {
-        if let Ok(Decoded::Complete { value: messages, .. }) = decode_batch(rest) {
-            check_batch_round_trip(messages);
-        }
+    while let Some((messages, size_bytes)) = check_item(rest, decode_batch) {
+        check_batch_round_trip(messages);
         rest = &rest[size_bytes..];
     }
     check_frame_limit(rest);
@@ -53,23 +49,27 @@ fn decode_batch(bytes: &[u8]) -> Result<Decoded<Vec<PeerMessage>>, FrameDefect> 
 }
 
 /// Checks how `decode` treats the item at the front of `bytes` and its prefixes; returns
-/// the item's size if it decoded, None if it is incomplete or refused.
-fn check_item<T, E>(bytes: &[u8], decode: impl Fn(&[u8]) -> Result<Decoded<T>, E>) -> Option<usize>
+/// the item and its size if it decoded, None if it is incomplete or refused.
+fn check_item<T, E>(bytes: &[u8], decode: impl Fn(&[u8]) -> Result<Decoded<T>, E>) -> Option<(T, usize)>
 where
     T: PartialEq + Debug,
-    E: PartialEq + Debug,
+    E: Debug,
 {
-    let whole = decode(bytes);
-    let size_bytes = match &whole {
-        Ok(Decoded::Complete { size_bytes, .. }) => *size_bytes,
+    let (value, size_bytes) = match decode(bytes) {
+        Ok(Decoded::Complete { value, size_bytes }) => (value, size_bytes),
         Ok(Decoded::Incomplete { bytes_needed }) => {
-            assert!(*bytes_needed > 0, "incomplete, yet nothing more is needed");
+            assert!(bytes_needed > 0, "incomplete, yet nothing more is needed");
             return None;
         }
         Err(_) => return None,
     };
     assert!(size_bytes > 0 && size_bytes <= bytes.len());
-    assert_eq!(decode(&bytes[..size_bytes]), whole, "the bytes after an item changed it");
+    match decode(&bytes[..size_bytes]) {
+        Ok(Decoded::Complete { value: alone, size_bytes: alone_size_bytes }) => {
+            assert!(alone == value && alone_size_bytes == size_bytes, "the bytes after an item changed it");
+        }
+        other => panic!("a {size_bytes}-byte item alone decoded as {other:?}"),
+    }
     for prefix in 0..size_bytes {
         match decode(&bytes[..prefix]) {
             Ok(Decoded::Incomplete { bytes_needed }) => {
@@ -81,7 +81,7 @@ where
             other => panic!("a {prefix}-byte prefix of a {size_bytes}-byte item decoded as {other:?}"),
         }
     }
-    Some(size_bytes)
+    Some((value, size_bytes))
 }
 
 /// A frame whose header declares more than the limit is refused as soon as the header is in.

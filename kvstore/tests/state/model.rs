@@ -166,24 +166,28 @@ fn render(pattern: &[Piece]) -> Vec<u8> {
     rendered
 }
 
-/// A glob matcher written for clarity, not speed.
+/// A glob matcher written for clarity: the text positions each prefix of the pattern can
+/// reach, piece by piece (backtracking takes exponential time on patterns with many stars).
 fn glob(pattern: &[Piece], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((Piece::Star, rest)) => (0..=text.len()).any(|skip| glob(rest, &text[skip..])),
-        Some((piece, rest)) => match text.split_first() {
-            None => false,
-            Some((&byte, tail)) => {
-                let one = match piece {
-                    Piece::Literal(literal) => *literal == byte,
-                    Piece::AnyByte => true,
-                    Piece::Class(negated) => (byte == b'a' || byte == b'b') != *negated,
-                    Piece::Star => unreachable!(),
-                };
-                one && glob(rest, tail)
+    let mut reachable = vec![false; text.len() + 1];
+    reachable[0] = true;
+    for piece in pattern {
+        let mut next = vec![false; text.len() + 1];
+        for position in (0..=text.len()).filter(|&position| reachable[position]) {
+            let one = |byte: u8| match piece {
+                Piece::Literal(literal) => *literal == byte,
+                Piece::AnyByte | Piece::Star => true,
+                Piece::Class(negated) => (byte == b'a' || byte == b'b') != *negated,
+            };
+            match piece {
+                Piece::Star => next[position..].fill(true),
+                _ if position < text.len() && one(text[position]) => next[position + 1] = true,
+                _ => {}
             }
-        },
+        }
+        reachable = next;
     }
+    reachable[text.len()]
 }
 
 /// A generated step: a write, or a read to compare.
