@@ -13,7 +13,7 @@ help:
 	@echo "make sim               a sweep of simulated seeds (SEEDS=0..200); SEED=n replays one"
 	@echo "make sim-long          10,000 simulated seeds on every core"
 	@echo "make test-engine-long  the engine property tests with 20x more schedules"
-	@echo "make bench             criterion benchmark of the engine"
+	@echo "make bench             Tally vs redis-server matrix into BENCHMARKS.md, then the engine benchmark"
 	@echo "make mutants           mutation testing of the engine (cargo-mutants; slow)"
 	@echo "make fuzz              every fuzz target for FUZZ_SECONDS each (default 60; installs cargo-fuzz)"
 	@echo "make fuzz-smoke        every fuzz target for 20 s (part of make test when cargo-fuzz is installed)"
@@ -37,7 +37,11 @@ test-unit:
 test-engine-long:
 	PROPTEST_CASES=20000 $(CARGO) test --release -p engine --test properties
 
+# The issue-#7 matrix, Tally against redis-server, written into BENCHMARKS.md (see
+# scripts/bench.sh), then the engine's criterion benchmark.
 bench:
+	$(CARGO) build --release -p kvstore --bin tally
+	scripts/bench.sh
 	$(CARGO) bench -p engine
 
 mutants:
