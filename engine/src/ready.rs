@@ -14,7 +14,9 @@ use crate::types::{Entry, HardState};
 /// 2. `hard_state` and `entries_to_persist` must be made durable, in Ready order. Entries replace
 ///    whatever was stored from the first one's index on (a follower truncating a conflicting
 ///    suffix). Write entries before the hard state, so a durable commit index never points past
-///    the durable log. Then report with [`crate::Raft::on_persisted`].
+///    the durable log. Then report with [`crate::Raft::on_persisted`]. A hard state whose term
+///    and vote did not change may be written lazily (its commit index promises nothing: a
+///    restarted node learns it again), as long as it is not written ahead of the entries.
 /// 3. `messages_after_persist` may leave only once this Ready's persistence, and every earlier
 ///    Ready's, is durable: they are votes and acknowledgements that promise what was written.
 /// 4. `entries_to_apply` are committed and durable here; apply them in order and report with

@@ -45,6 +45,14 @@ impl<D: Disk + Send + 'static> LogStore for RaftStore<D> {
     fn persist(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), String> {
         RaftStore::persist(self, hard_state, entries).map_err(|error| error.to_string())
     }
+
+    fn record_commit(&mut self, hard_state: HardState) -> Result<(), String> {
+        RaftStore::record_commit(self, hard_state).map_err(|error| error.to_string())
+    }
+
+    fn durable_hard_state(&self) -> HardState {
+        self.hard_state()
+    }
 }
 
 /// The node loop's way out to the network.

@@ -105,9 +105,13 @@ impl ObserverState {
 }
 
 /// A restarted node must recover exactly the durable state it reported: anything less lost a
-/// promise (a vote, an acknowledged entry), anything more was never synced.
+/// promise (a vote, an acknowledged entry), anything more was never synced. The one exception
+/// is the commit index, which the store writes lazily (it promises nothing): a crash may keep
+/// a later one than the last synced.
 fn check_recovery(id: NodeId, mirror: &MemoryLog, recovered: &PersistedState) -> Result<(), Violation> {
-    if recovered.hard_state != mirror.hard_state {
+    let (durable, found) = (mirror.hard_state, recovered.hard_state);
+    let same_promises = (found.term, found.voted_for) == (durable.term, durable.voted_for);
+    if !same_promises || found.commit_index < durable.commit_index {
         return Err(format!(
             "recovery: node {id} came back with hard state {:?}, but had made {:?} durable",
             recovered.hard_state, mirror.hard_state

@@ -50,6 +50,14 @@ impl Default for LoopConfig {
 pub trait LogStore: Send + 'static {
     /// Writes a Ready's entries, then its hard state, with one fsync. An error is fatal.
     fn persist(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), String>;
+
+    /// Writes a hard state that differs from the last one written only in its commit index,
+    /// without an fsync of its own (it becomes durable with the next `persist`). An error is
+    /// fatal.
+    fn record_commit(&mut self, hard_state: HardState) -> Result<(), String>;
+
+    /// The hard state that is durable now.
+    fn durable_hard_state(&self) -> HardState;
 }
 
 /// Where the loop sends peer messages. The transport queues and never blocks the loop.
@@ -404,9 +412,17 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             }
             self.send_raft(std::mem::take(&mut ready.messages_now));
             if ready.needs_persist() {
-                self.store.persist(ready.hard_state, &ready.entries_to_persist).map_err(NodeError::Storage)?;
+                let no_entries = ready.entries_to_persist.is_empty() && ready.messages_after_persist.is_empty();
+                match ready.hard_state {
+                    // No entry and no message waits for this hard state: if only its commit
+                    // index changed, the store writes it without an fsync of its own.
+                    Some(hard_state) if no_entries => self.store.record_commit(hard_state),
+                    hard_state => self.store.persist(hard_state, &ready.entries_to_persist),
+                }
+                .map_err(NodeError::Storage)?;
                 if let Some(observer) = &self.observer {
-                    observer.persisted(&self.raft, ready.hard_state, &ready.entries_to_persist);
+                    let durable = self.store.durable_hard_state();
+                    observer.persisted(&self.raft, Some(durable), &ready.entries_to_persist);
                 }
                 if let Some((index, term)) = ready.persisted_position() {
                     self.raft.on_persisted(index, term);

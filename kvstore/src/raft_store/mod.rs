@@ -17,6 +17,11 @@
 //! contract says, so a follower's truncation of a conflicting suffix needs no record of
 //! its own.
 //!
+//! [`RaftStore::record_commit`] appends a batch of just a hard state record whose term and
+//! vote are unchanged (only the commit index moved) *without* syncing: it becomes durable
+//! with the next batch's fsync. Every write moves the commit index right after its entry is
+//! durable, on the leader and on each follower; syncing that too would double the fsyncs.
+//!
 //! The hard state record closes its batch and says how many entries records before it
 //! belong to the batch. Replay applies a batch only when it meets that record, so a batch
 //! is recovered whole or not at all: a crash that tears the WAL between an entries record
@@ -112,6 +117,8 @@ pub struct RaftStore<D: Disk> {
     /// The largest entries record payload; below the WAL's maximum only in tests.
     entries_record_size_bytes_max: usize,
     metrics: Arc<StorageMetrics>,
+    /// A commit-only hard state appended by [`RaftStore::record_commit`] and not yet synced.
+    unsynced_hard_state: Option<HardState>,
 }
 
 /// Records encoded for one batch, ready to append.
@@ -142,6 +149,7 @@ impl<D: Disk> RaftStore<D> {
             shape: replayed.shape,
             entries_record_size_bytes_max: RECORD_PAYLOAD_SIZE_BYTES_MAX as usize,
             metrics: Arc::default(),
+            unsynced_hard_state: None,
         };
         let mut state =
             PersistedState { hard_state: store.shape.hard_state(), entries: replayed.entries, applied_index: 0 };
@@ -172,14 +180,32 @@ impl<D: Disk> RaftStore<D> {
         let synced = self.wal.sync();
         self.metrics.record_sync(sync_started.elapsed());
         synced?;
+        self.unsynced_hard_state = None;
         self.shape.apply_entries(entries, batch_sequence);
         self.shape.apply_hard_state(batch.hard_state);
         Ok(())
     }
 
+    /// Records a hard state that differs from the latest only in its commit index, without
+    /// an fsync of its own: it becomes durable with the next [`RaftStore::persist`]. The
+    /// commit index promises nothing to anyone (a restarted node learns it again from the
+    /// leader), so a crash that loses it is harmless, while syncing it would double the
+    /// fsyncs of every write: one for the entry, one for the commit that follows. A change of
+    /// term or vote is a promise, and is persisted (synced) as usual.
+    pub fn record_commit(&mut self, hard_state: HardState) -> Result<(), StoreError> {
+        let latest = self.unsynced_hard_state.unwrap_or(self.shape.hard_state());
+        if (hard_state.term, hard_state.voted_for) != (latest.term, latest.voted_for) {
+            return self.persist(Some(hard_state), &[]);
+        }
+        let batch = self.encode_batch(Some(hard_state), &[])?;
+        self.append_batch(batch.records)?;
+        self.unsynced_hard_state = Some(hard_state);
+        Ok(())
+    }
+
     /// Checks a batch and encodes its records, writing nothing.
     fn encode_batch(&self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<EncodedBatch, StoreError> {
-        let hard_state = hard_state.unwrap_or(self.shape.hard_state());
+        let hard_state = hard_state.or(self.unsynced_hard_state).unwrap_or(self.shape.hard_state());
         self.shape.check_batch(&hard_state, entries).map_err(StoreError::InvalidBatch)?;
         let payloads = encode_entries(entries, self.entries_record_size_bytes_max)?;
         let entries_records = u32::try_from(payloads.len()).expect("a batch fits in memory, so its records in a u32");

@@ -217,3 +217,43 @@ fn batches_round_trip_on_the_real_file_system() {
     let disk = FsDisk::open(&directory.path).unwrap();
     assert!(RaftStore::open(disk, other, membership(), WalConfig::default()).is_err());
 }
+
+#[test]
+fn a_commit_only_hard_state_is_written_without_an_fsync_and_made_durable_by_the_next_batch() {
+    let disk = MemDisk::new();
+    let (mut store, _) = open(&disk);
+    store.persist(Some(hard_state(2, Some(2), 1)), &[entry(2, 2, "a")]).unwrap();
+    let syncs = disk.statistics().file_syncs;
+    store.record_commit(hard_state(2, Some(2), 2)).unwrap();
+    assert_eq!(disk.statistics().file_syncs, syncs, "a commit-only change costs no fsync");
+    assert_eq!(store.hard_state(), hard_state(2, Some(2), 1), "not durable yet");
+
+    // Lost in a crash before the next batch: harmless, the commit index promises nothing.
+    drop(store);
+    disk.crash_losing_unsynced();
+    let (mut store, reopened) = open(&disk);
+    assert_eq!(reopened.state.hard_state, hard_state(2, Some(2), 1));
+
+    // Made durable by the next batch, even one that carries no hard state of its own.
+    store.record_commit(hard_state(2, Some(2), 2)).unwrap();
+    store.persist(None, &[entry(3, 2, "b")]).unwrap();
+    assert_eq!(store.hard_state(), hard_state(2, Some(2), 2));
+    drop(store);
+    disk.crash_losing_unsynced();
+    let (_, reopened) = open(&disk);
+    assert_eq!(reopened.state.hard_state, hard_state(2, Some(2), 2));
+    assert_eq!(reopened.state.entries.len(), 3);
+}
+
+#[test]
+fn a_hard_state_with_a_new_term_or_vote_is_always_synced() {
+    let disk = MemDisk::new();
+    let (mut store, _) = open(&disk);
+    let syncs = disk.statistics().file_syncs;
+    store.record_commit(hard_state(5, None, 1)).unwrap();
+    assert!(disk.statistics().file_syncs > syncs, "a new term is a promise: synced");
+    drop(store);
+    disk.crash_losing_unsynced();
+    let (_, reopened) = open(&disk);
+    assert_eq!(reopened.state.hard_state, hard_state(5, None, 1));
+}
