@@ -354,13 +354,18 @@ impl Core {
         (self.leader_id.is_some() && heard_recently) || self.now_ms < self.restart_quiet_until_ms
     }
 
-    /// Queues a message in the right half of the outbox: a leader's replication traffic and
-    /// pre-vote traffic leave at once; everything else promises state that must be durable first.
+    /// Queues a message in the right half of the outbox: a leader's replication traffic,
+    /// pre-vote traffic and heartbeat answers leave at once; everything else promises state that
+    /// must be durable first. A heartbeat answer promises nothing durable: it says "I heard you
+    /// in this term", which a crash cannot make untrue (and the lease's promise not to vote is
+    /// kept across restarts by the quiet period, not by the disk). Holding it for the fsync of
+    /// the commit index it brought would cost every write a second fsync on every follower.
     pub(crate) fn send(&mut self, to: NodeId, term: Term, body: MessageBody) {
         let leaves_now = matches!(
             body,
             MessageBody::AppendRequest { .. }
                 | MessageBody::HeartbeatRequest { .. }
+                | MessageBody::HeartbeatResponse { .. }
                 | MessageBody::PreVoteRequest { .. }
                 | MessageBody::PreVoteResponse { .. }
         );
