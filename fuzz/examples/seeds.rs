@@ -141,12 +141,19 @@ fn peer_frame_seeds() -> Seeds {
     let put = Command::Put { key: Bytes::from_static(b"k"), value: Bytes::from_static(b"v") };
     let messages = [
         PeerMessage::Raft(append),
-        PeerMessage::Raft(Message { from: 2, to: 1, term: 3, body: MessageBody::HeartbeatRequest { commit_index: 2, round: 1 } }),
+        PeerMessage::Raft(Message {
+            from: 2,
+            to: 1,
+            term: 3,
+            body: MessageBody::HeartbeatRequest { commit_index: 2, round: 1 },
+        }),
         PeerMessage::Forward {
             id: 7,
             request: ForwardedRequest::Write(Request { session: Some(SessionId(4)), sequence: 1, command: put }),
         },
         PeerMessage::ForwardReply { id: 7, outcome: ForwardedOutcome::Write(Ok(Reply::Integer(1))) },
+        PeerMessage::ReadIndexRequest { id: 8 },
+        PeerMessage::ReadIndexReply { id: 8, index: Some(5) },
     ];
     let mut batch = BatchEncoder::new(1024);
     for message in &messages[..2] {

@@ -1,6 +1,6 @@
 //! A 3-node in-memory cluster of engines ([`Cluster`]) under a schedule the input chooses:
-//! ticks, campaigns, proposals, Ready processing with and without persistence, deliveries
-//! in any order, drops, duplications, partitions, crashes and restarts. The input is the
+//! ticks, campaigns, proposals, read-index and lease reads, Ready processing with and without
+//! persistence, deliveries in any order, drops, duplications, partitions, crashes and restarts. The input is the
 //! schedule, so coverage guidance steers it into rare interleavings.
 //!
 //! Input: PreVote and CheckQuorum switches, the engines' seed, then the actions (derived
@@ -74,6 +74,11 @@ enum Action {
     Restart {
         node: u8,
     },
+    /// A read index (or a lease read) of `node`, usually the leader: read safety is an oracle.
+    Read {
+        node: u8,
+        lease: bool,
+    },
 }
 
 fuzz_target!(|schedule: Schedule| {
@@ -85,6 +90,8 @@ fuzz_target!(|schedule: Schedule| {
         append_entries_max: 8,
         pre_vote: schedule.pre_vote,
         check_quorum: schedule.check_quorum,
+        lease_reads: true,
+        lease_clock_drift_ms: 20,
         ..Config::default()
     };
     let mut cluster = Cluster::new(&[1, 2, 3], config, schedule.seed);
@@ -113,6 +120,12 @@ fn apply(cluster: &mut Cluster, action: &Action, step: usize) {
         }
         Action::ProcessReady { node, persist } => {
             cluster.process_ready(pick(node), persist);
+        }
+        Action::Read { node, lease } => {
+            let target = if node % 3 == 0 { pick(node) } else { cluster.leader().unwrap_or(pick(node)) };
+            if live(cluster, target) {
+                let _refused_or_asked = cluster.read(target, step as u64, lease);
+            }
         }
         Action::PersistPending { node } if live(cluster, pick(node)) => cluster.persist_pending(pick(node)),
         Action::Deliver { message } if in_flight > 0 => {
