@@ -7,7 +7,8 @@
 # 2. The same matrix against a local redis-server with `appendonly yes`, `appendfsync always`
 #    (installed from the distribution's packages if missing), as the reference.
 # 3. The table, the machine and the date go into BENCHMARKS.md between the `make bench`
-#    markers; every run's JSON summary stays in $OUT_DIR.
+#    markers; every run's JSON summary stays in $OUT_DIR. For Tally, each node's CPU time and
+#    fsync count are sampled around every run, giving CPU microseconds and fsyncs per operation.
 #
 # Knobs: DURATION_S (10), WARMUP_S (2), CLIENTS ("1 16 64 256"), RATIOS ("1.0 0.5 0.0"),
 # VALUE_SIZE_BYTES (4096), KEYS (10000), TALLY (target/release/tally), BENCHMARKS (the file).
@@ -36,18 +37,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Runs the matrix against one system: $1 its name, the rest `tally bench` address flags.
+# For each Tally node: its process's CPU time in clock ticks and its fsync count, one line
+# per node ("id ticks fsyncs"); nothing for other systems.
+probe() {
+  [ "$1" = tally ] || return 0
+  for id in 1 2 3; do
+    local pid ticks fsyncs
+    pid=$(pgrep -f -- "server --id $id .*$cluster_dir/node$id" | head -1)
+    ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    fsyncs=$(python3 -c "import urllib.request as u; print(next(l.split()[1] for l in u.urlopen('http://127.0.0.1:920$id/metrics').read().decode().splitlines() if l.startswith('tally_fsync_duration_seconds_count')))")
+    echo "$id $ticks $fsyncs"
+  done
+}
+
+# Runs the matrix against one system: $1 its name, the rest `tally bench` address flags. The
+# keys are written once first, so that every run's GETs find values.
 run_matrix() {
   local system=$1
   shift
+  "$TALLY" bench "$@" --clients 16 --read-ratio 0 --keys "$KEYS" --value-size-bytes "$VALUE_SIZE_BYTES" \
+    --duration-s 1 --warmup-s 0 > /dev/null
   for clients in $CLIENTS; do
     for ratio in $RATIOS; do
-      local label="$system clients=$clients read_ratio=$ratio"
+      local label="$system clients=$clients read_ratio=$ratio" run="$OUT_DIR/$system-c$clients-r$ratio"
       echo "bench: $label"
-      "$TALLY" bench "$@" --clients "$clients" --read-ratio "$ratio" \
+      probe "$system" > "$run.probe-before"
+      "$TALLY" bench "$@" --clients "$clients" --read-ratio "$ratio" --no-populate \
         --value-size-bytes "$VALUE_SIZE_BYTES" --keys "$KEYS" \
         --duration-s "$DURATION_S" --warmup-s "$WARMUP_S" \
-        --label "$label" --json "$OUT_DIR/$system-c$clients-r$ratio.json" > "$OUT_DIR/$system-c$clients-r$ratio.txt"
+        --label "$label" --json "$run.json" > "$run.txt"
+      probe "$system" > "$run.probe-after"
     done
   done
 }

@@ -58,6 +58,35 @@ def cell(summary):
     return f"| {summary['ops_per_s']:,.0f} | {latency['p50_ms']:.2f} | {latency['p99_ms']:.2f} | {errors} |"
 
 
+def cost(out_dir, summary):
+    """CPU microseconds per operation summed over the three nodes, and fsyncs per operation on
+    the busiest node, from the samples taken around the run (warm-up included, so the
+    operations are estimated as the measured rate times warm-up plus measured time)."""
+    name = f"tally-c{summary['options']['clients']}-r{summary['options']['read_ratio']}"
+    try:
+        before = read_probe(os.path.join(out_dir, name + ".probe-before"))
+        after = read_probe(os.path.join(out_dir, name + ".probe-after"))
+    except (OSError, ValueError):
+        return " – | – |"
+    options = summary["options"]
+    ops = summary["ops_per_s"] * (options["duration_s"] + options["warmup_s"])
+    if ops <= 0 or not before:
+        return " – | – |"
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    cpu_us = sum(after[node][0] - before[node][0] for node in before) * 1e6 / ticks_per_s / ops
+    fsyncs = max(after[node][1] - before[node][1] for node in before) / ops
+    return f" {cpu_us:,.0f} | {fsyncs:.2f} |"
+
+
+def read_probe(path):
+    probe = {}
+    with open(path) as file:
+        for line in file:
+            node, ticks, fsyncs = line.split()
+            probe[node] = (int(ticks), int(fsyncs))
+    return probe
+
+
 def table(runs, redis_version, out_dir):
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     any_run = next(iter(runs.values()))["options"]
@@ -73,15 +102,19 @@ def table(runs, redis_version, out_dir):
         f"- Load: `tally bench --clients C --read-ratio R --value-size-bytes {any_run['value_size_bytes']}"
         f" --keys {any_run['keys']} --duration-s {any_run['duration_s']} --warmup-s {any_run['warmup_s']}`,"
         f" closed loop, pipeline 1; JSON summaries of every run in `{out_dir}/`.",
+        "- CPU µs/op: the three Tally processes' CPU time (user + system) per operation, summed;"
+        " fsyncs/op: on the node that did the most. Both sampled around each run, warm-up included.",
         "",
-        "| clients | read ratio | Tally ops/s | p50 ms | p99 ms | errors | redis ops/s | p50 ms | p99 ms | errors |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| clients | read ratio | Tally ops/s | p50 ms | p99 ms | errors | CPU µs/op | fsyncs/op "
+        "| redis ops/s | p50 ms | p99 ms | errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     keys = sorted({(clients, ratio) for (_, clients, ratio) in runs}, key=lambda key: (key[0], -key[1]))
     for clients, ratio in keys:
         tally = runs.get(("tally", clients, ratio))
         redis = runs.get(("redis", clients, ratio))
-        lines.append(f"| {clients} | {ratio:.1f} " + cell(tally) + cell(redis)[1:])
+        tally_cost = cost(out_dir, tally) if tally else " – | – |"
+        lines.append(f"| {clients} | {ratio:.1f} " + cell(tally) + tally_cost + cell(redis)[1:])
     lines += ["", END]
     return "\n".join(lines)
 
