@@ -39,6 +39,8 @@ struct ObserverState {
     violation_count: usize,
     turns: u64,
     trace_hash: u64,
+    /// The highest term a leader was seen in, and that leader.
+    latest_leader: Option<(u64, NodeId)>,
 }
 
 impl Default for ObserverState {
@@ -50,6 +52,7 @@ impl Default for ObserverState {
             violation_count: 0,
             turns: 0,
             trace_hash: FNV_OFFSET,
+            latest_leader: None,
         }
     }
 }
@@ -78,6 +81,11 @@ impl ClusterObserver {
     /// A fingerprint of everything the nodes reported so far.
     pub fn trace_hash(&self) -> u64 {
         self.lock().trace_hash
+    }
+
+    /// The node most recently seen leading the highest term seen, if any.
+    pub fn latest_leader(&self) -> Option<NodeId> {
+        self.lock().latest_leader.map(|(_, id)| id)
     }
 }
 
@@ -190,6 +198,9 @@ impl NodeObserver for ClusterObserver {
         };
         state.record(check);
         state.turns += 1;
+        if raft.role() == engine::Role::Leader && state.latest_leader.is_none_or(|(term, _)| raft.term() >= term) {
+            state.latest_leader = Some((raft.term(), raft.id()));
+        }
         if state.turns % LOG_MATCHING_EVERY_TURNS == 0 {
             state.check_log_matching();
         }

@@ -27,7 +27,19 @@ fn a_sweep_of_seeds_passes() {
     assert!(operations as u64 > seeds * 200, "the sweep did too little work: {operations} operations");
     assert!(five_node_runs * 5 >= seeds, "only {five_node_runs} of {seeds} runs had five nodes");
     // The sweep is only as good as the faults it injects: every kind must occur.
-    let kinds = ["partition", "isolate", "cut", "kill", "pause", "fail the next fsync", "flip bit", "step the clock"];
+    let kinds = [
+        "partition",
+        "bridge",
+        "majorities ring",
+        "isolate",
+        "(the leader)",
+        "cut",
+        "kill",
+        "pause",
+        "fail the next fsync",
+        "flip bit",
+        "step the clock",
+    ];
     for kind in kinds {
         let count = faults.iter().filter(|fault| fault.contains(kind)).count();
         assert!(count * 100 >= seeds as usize, "fault {kind:?} occurred only {count} times in {seeds} seeds");

@@ -171,16 +171,24 @@ fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> Str
         }
     });
     match kind {
-        Some(0) => {
-            let (left, right): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|_| rng.next_u64() % 2 == 0);
-            cluster.partition(&[left.clone(), right.clone()]);
-            format!("partition {left:?} | {right:?}")
-        }
+        Some(0) => match rng.next_u64() % 3 {
+            0 => {
+                let (left, right): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|_| rng.next_u64() % 2 == 0);
+                cluster.partition(&[left.clone(), right.clone()]);
+                format!("partition {left:?} | {right:?}")
+            }
+            1 => bridge(cluster, pick(rng)),
+            _ => majorities_ring(cluster, rng),
+        },
         Some(1) => {
-            let lonely = pick(rng);
+            // Half the time the node the cluster's oracles last saw leading, so that a leader
+            // (the node with most to lose) is cut off often, not one time in three.
+            let leader = cluster.observer.latest_leader().filter(|_| rng.next_u64() % 2 == 0);
+            let lonely = leader.unwrap_or_else(|| pick(rng));
             let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != lonely).collect();
             cluster.partition(&[vec![lonely], others]);
-            format!("isolate {lonely}")
+            let role = if leader.is_some() { " (the leader)" } else { "" };
+            format!("isolate {lonely}{role}")
         }
         Some(2) => {
             let from = pick(rng);
@@ -222,6 +230,47 @@ fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> Str
             }
         }
     }
+}
+
+/// Splits the other nodes into two halves that cannot reach each other, while `bridge` reaches
+/// both: every node sees a node that sees everyone, yet no half sees the other.
+fn bridge(cluster: &mut SimCluster, bridge: NodeId) -> String {
+    let others: Vec<NodeId> = cluster.ids().into_iter().filter(|&id| id != bridge).collect();
+    let (left, right) = others.split_at(others.len() / 2);
+    for &a in left {
+        for &b in right {
+            cluster.cut(a, b);
+            cluster.cut(b, a);
+        }
+    }
+    format!("bridge {bridge} between {left:?} | {right:?}")
+}
+
+/// Nodes on a ring (in a seeded order), each reaching only its neighbours within distance
+/// `reach`, the least that lets every node see a majority (itself included): with five nodes,
+/// each sees its two neighbours, so every node sees a majority but no two see the same one.
+/// With three nodes every pair is adjacent and a ring cuts nothing, so it becomes a bridge.
+fn majorities_ring(cluster: &mut SimCluster, rng: &mut ChaCha8Rng) -> String {
+    let mut ring = cluster.ids();
+    let n = ring.len();
+    if n < 5 {
+        let middle = ring[(rng.next_u64() % n as u64) as usize];
+        return bridge(cluster, middle);
+    }
+    for position in (1..n).rev() {
+        ring.swap(position, (rng.next_u64() % (position as u64 + 1)) as usize);
+    }
+    let majority = n / 2 + 1;
+    let reach = (majority - 1).div_ceil(2);
+    for (a_position, &a) in ring.iter().enumerate() {
+        for (b_position, &b) in ring.iter().enumerate() {
+            let gap = a_position.abs_diff(b_position);
+            if gap.min(n - gap) > reach {
+                cluster.cut(a, b);
+            }
+        }
+    }
+    format!("majorities ring {ring:?}")
 }
 
 /// Flips a bit in the older half of the victim's newest WAL segment (a record that valid ones
