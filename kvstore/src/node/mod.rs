@@ -30,6 +30,7 @@ pub use peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
 use crate::clock::Clock;
 use crate::state::{Command, Limits, Query, Reply, Request, SessionId, StateMachine};
 use driver::Driver;
+use pending::Pending;
 
 /// Everything a node is built from. The caller opens the store and starts the transport, so
 /// the same node runs on the real file system and network, or on simulated ones.
@@ -95,12 +96,20 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         requests,
         inbound: parts.inbound,
         status: status_sender,
-        pending: Default::default(),
+        pending: Pending { next_forward_id: first_forward_id(), ..Pending::default() },
         metrics: Arc::clone(&metrics),
         observer: parts.observer,
     };
     let task = tokio::spawn(driver.run());
     Ok((NodeHandle { requests: requests_sender, status, metrics }, task))
+}
+
+/// Where this run's forward ids start: the wall clock in nanoseconds (see
+/// `Pending::next_forward_id`). Under the simulator the wall clock is simulated, so runs stay
+/// deterministic.
+fn first_forward_id() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX / 2)
 }
 
 impl NodeHandle {

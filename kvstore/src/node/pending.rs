@@ -85,6 +85,10 @@ pub struct Pending {
     pub reads_awaiting_apply: BTreeMap<Index, Vec<PendingRead>>,
     /// Requests forwarded to a leader, by forward id.
     pub forwarded: BTreeMap<u64, Forwarded>,
+    /// The last id handed out. It starts from the wall clock in nanoseconds, so that the ids
+    /// of one run of the process never meet those of an earlier run: a leader may still answer
+    /// a forward the node sent before it restarted, and that answer must not match a new
+    /// request that happens to reuse the id (it would hand a client another command's reply).
     pub next_forward_id: u64,
 }
 
