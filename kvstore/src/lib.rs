@@ -1,6 +1,7 @@
-//! The Tally node: the KV state machine, durable storage, and the RESP codec.
-//!
-//! The node loop, peer transport and server arrive with the rest of the kvstore issue.
+//! The Tally node: the KV state machine (`state`), durable storage (`storage`, `raft_store`),
+//! the node loop around the Raft engine (`node`), the peer transport (`transport`), the RESP
+//! codec and server (`resp`, `server`), metrics, configuration, and `process`, which starts
+//! them all as the `tally` binary (or the simulator) runs them. ARCHITECTURE.md has the map.
 //!
 //! [`bench`](mod@bench) is the client side: `tally bench`, a load generator for Tally or any Redis server.
 
