@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ReadError;
 use crate::raft::{Core, LeaderState, Raft, RoleState};
+use crate::replication::quorum_reached;
 use crate::types::{Index, NodeId};
 
 /// Rounds whose send time is remembered while no quorum echoes newer ones.
@@ -160,18 +161,7 @@ fn queue_read(core: &Core, leader: &mut LeaderState, id: ReadId) {
 /// The highest round a quorum of voters (the leader counting as having echoed every round
 /// it sent) has echoed.
 fn quorum_echoed_round(core: &Core, leader: &LeaderState) -> u64 {
-    let mut echoed: Vec<u64> = core
-        .membership
-        .voters
-        .iter()
-        .map(|voter| match leader.progress.get(voter) {
-            Some(progress) => progress.echoed_round,
-            None if *voter == core.id => leader.reads.sent_round,
-            None => 0,
-        })
-        .collect();
-    echoed.sort_unstable_by(|a, b| b.cmp(a));
-    echoed[core.membership.quorum_size() - 1]
+    quorum_reached(core, leader, leader.reads.sent_round, |progress| progress.echoed_round)
 }
 
 /// Releases every read whose round a quorum has echoed, and forgets rounds older than that.

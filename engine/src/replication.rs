@@ -91,18 +91,7 @@ impl Raft {
     fn advance_commit(&mut self) -> bool {
         let Raft { core, role } = self;
         let RoleState::Leader(leader) = role else { return false };
-        let mut durable: Vec<Index> = core
-            .membership
-            .voters
-            .iter()
-            .map(|&voter| match leader.progress.get(&voter) {
-                Some(progress) => progress.match_index,
-                None if voter == core.id => core.log.persisted_index(),
-                None => 0,
-            })
-            .collect();
-        durable.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_index = durable[core.membership.quorum_size() - 1];
+        let quorum_index = quorum_reached(core, leader, core.log.persisted_index(), |progress| progress.match_index);
         if core.log.term(quorum_index) != Some(core.term) {
             return false;
         }
@@ -166,17 +155,31 @@ impl Raft {
 
 /// The latest time by which a quorum (the leader included, always current) had answered.
 fn quorum_contact_ms(core: &Core, leader: &LeaderState) -> u64 {
-    let mut contacts: Vec<u64> = core
+    quorum_reached(core, leader, core.now_ms, |progress| progress.last_active_ms)
+}
+
+/// The highest value a quorum of voters has reached, where each follower's value is
+/// `of_follower(its progress)` and the leader's own is `own` (a voter with no progress counts
+/// as 0). The commit index, the CheckQuorum contact time and the confirmed read round are all
+/// this, of different values.
+pub(crate) fn quorum_reached(
+    core: &Core,
+    leader: &LeaderState,
+    own: u64,
+    of_follower: impl Fn(&Progress) -> u64,
+) -> u64 {
+    let mut reached: Vec<u64> = core
         .membership
         .voters
         .iter()
         .map(|voter| match leader.progress.get(voter) {
-            Some(progress) => progress.last_active_ms,
-            None => core.now_ms,
+            Some(progress) => of_follower(progress),
+            None if *voter == core.id => own,
+            None => 0,
         })
         .collect();
-    contacts.sort_unstable_by(|a, b| b.cmp(a));
-    contacts[core.membership.quorum_size() - 1]
+    reached.sort_unstable_by(|a, b| b.cmp(a));
+    reached[core.membership.quorum_size() - 1]
 }
 
 /// A follower just dropped entries from `truncated_from` on. An acceptance still waiting in
