@@ -35,6 +35,17 @@ pub struct Config {
     /// How much shorter than the minimum election timeout the lease is: the most the clocks
     /// of two nodes may disagree about that span. Leases are safe only within this bound.
     pub lease_clock_drift_ms: u64,
+    /// A snapshot is asked for once this many entries, or this many bytes of entries, were
+    /// applied since the latest one (see [`crate::Ready::snapshot_due`]).
+    pub snapshot_entries_threshold: u64,
+    pub snapshot_bytes_threshold: u64,
+    /// Entries kept behind a new snapshot, so that a follower slightly behind still gets
+    /// entries rather than the whole snapshot.
+    pub snapshot_trailing_entries: u64,
+    /// A snapshot travels to a follower in chunks of this many bytes, at most
+    /// `snapshot_inflight_chunks` of them unacknowledged.
+    pub snapshot_chunk_bytes: usize,
+    pub snapshot_inflight_chunks: usize,
 }
 
 impl Default for Config {
@@ -52,6 +63,11 @@ impl Default for Config {
             check_quorum: true,
             lease_reads: false,
             lease_clock_drift_ms: 100,
+            snapshot_entries_threshold: 100_000,
+            snapshot_bytes_threshold: 64 << 20,
+            snapshot_trailing_entries: 1024,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_inflight_chunks: 4,
         }
     }
 }
@@ -99,6 +115,10 @@ impl Config {
             ("append_bytes_max", self.append_bytes_max),
             ("uncommitted_bytes_max", self.uncommitted_bytes_max),
             ("entry_size_bytes_max", self.entry_size_bytes_max),
+            ("snapshot_entries_threshold", self.snapshot_entries_threshold as usize),
+            ("snapshot_bytes_threshold", self.snapshot_bytes_threshold as usize),
+            ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
+            ("snapshot_inflight_chunks", self.snapshot_inflight_chunks),
         ];
         if let Some((name, _)) = limits.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::LimitZero { name });

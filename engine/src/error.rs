@@ -55,7 +55,11 @@ pub enum InitError {
     ZeroNodeId,
     #[error("the log holds no configuration entry: bootstrap the node first")]
     NoMembership,
-    #[error("log entry at position {position} has index {index}: the log must be contiguous from 1")]
+    #[error("the log starts at {first_index}, after the snapshot's index {snapshot_index} + 1: entries are missing")]
+    LogGapAfterSnapshot { first_index: Index, snapshot_index: Index },
+    #[error("the log's entry {index} has another term than the snapshot that covers it")]
+    SnapshotConflictsWithLog { index: Index },
+    #[error("log entry at position {position} has index {index}: the log must be contiguous")]
     LogNotContiguous { position: usize, index: Index },
     #[error("log entry {index} has a term lower than the entry before it")]
     TermsDecrease { index: Index },
@@ -72,4 +76,17 @@ pub enum InitError {
 pub enum ReadError {
     #[error("not the leader (leader hint: {leader_hint:?})")]
     NotLeader { leader_hint: Option<NodeId> },
+}
+
+/// Why a snapshot could not be described, saved or installed. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    #[error("index {index} is not applied yet (applied: {applied})")]
+    NotApplied { index: Index, applied: Index },
+    #[error("index {index} is compacted away (the log starts at {first_index})")]
+    Compacted { index: Index, first_index: Index },
+    #[error("snapshot metadata for {index} does not match the log: {reason}")]
+    WrongMeta { index: Index, reason: &'static str },
+    #[error("no snapshot at {index} is being installed")]
+    NotInstalling { index: Index },
 }

@@ -24,6 +24,8 @@ impl Raft {
         if let Some(last) = log.entries().last() {
             assert_eq!(last.index, log.last_index(), "log positions and indexes disagree");
         }
+        assert!(log.snapshot_index() <= log.applied_index(), "the snapshot covers entries not applied");
+        assert!(log.first_index() <= log.snapshot_index() + 1, "entries are missing after the snapshot");
     }
 
     fn check_role(&self) {

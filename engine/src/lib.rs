@@ -43,6 +43,7 @@ mod raft;
 mod read;
 mod ready;
 mod replication;
+mod snapshot;
 mod step;
 mod types;
 
@@ -50,11 +51,13 @@ mod types;
 pub mod testkit;
 
 pub use config::{Config, ConfigError};
-pub use error::{ApplyError, CampaignError, InitError, ProposeError, ReadError, StepError};
+pub use error::{ApplyError, CampaignError, InitError, ProposeError, ReadError, SnapshotError, StepError};
 pub use log::RaftLog;
 pub use message::{AppendOutcome, Message, MessageBody};
-pub use progress::{Progress, ReplicationState};
+pub use progress::{Progress, ReplicationState, SnapshotTransfer};
 pub use raft::Raft;
 pub use read::{ReadId, ReadState};
 pub use ready::Ready;
-pub use types::{Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Term};
+pub use types::{
+    Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Snapshot, SnapshotMeta, Term,
+};

@@ -1,17 +1,28 @@
 //! The replicated log as one node sees it, with the three frontiers the driver moves:
 //! what has been handed out to persist, what is durable, and what has been applied.
+//!
+//! The log may start after index 1: entries up to the latest snapshot's index can be dropped
+//! (compacted). The snapshot's `(index, term)` stays known as the log's *base*, so an append
+//! that follows the base still matches.
 
 use crate::types::{Entry, Index, Term};
 
-/// The log plus its bookkeeping. Entries live in memory from index 1 on.
+/// The log plus its bookkeeping. Entries live in memory from `first_index()` on.
 ///
 /// Frontiers, in the order they may lag each other:
 /// `applied_index <= apply_handed_out_index <= min(commit_index, persisted_index)`, and
-/// `persisted_index < persist_handed_out_from <= last_index + 1`.
+/// `persisted_index < persist_handed_out_from <= last_index + 1`. Everything up to the base
+/// (the latest snapshot) is committed, durable and applied.
 #[derive(Debug)]
 pub struct RaftLog {
-    /// `entries[i]` has index `i + 1`.
+    /// `entries[i]` has index `offset + i + 1`.
     entries: Vec<Entry>,
+    /// The index before the first entry held; entries up to it were compacted away.
+    offset: Index,
+    /// The last index and term the latest snapshot covers (`(0, 0)`: no snapshot). Entries
+    /// between `offset + 1` and it may still be held, for followers slightly behind.
+    base_index: Index,
+    base_term: Term,
     commit_index: Index,
     /// Entries up to here are durable on this node's disk.
     persisted_index: Index,
@@ -39,12 +50,31 @@ pub struct ConflictsWithCommitted {
 }
 
 impl RaftLog {
-    /// A log restored from durable entries, all of which are persisted by definition.
+    /// A log restored from durable entries, all of which are persisted by definition, with no
+    /// snapshot.
     pub fn restore(entries: Vec<Entry>, commit_index: Index, applied_index: Index) -> Self {
-        let last_index = entries.len() as Index;
+        Self::restore_after_base(0, 0, entries, commit_index, applied_index)
+    }
+
+    /// A log restored from a snapshot covering `(base_index, base_term)` and the durable
+    /// entries, which must be contiguous and start at or before `base_index + 1` (checked by
+    /// the caller). Everything up to the base counts as committed, durable and applied.
+    pub fn restore_after_base(
+        base_index: Index,
+        base_term: Term,
+        entries: Vec<Entry>,
+        commit_index: Index,
+        applied_index: Index,
+    ) -> Self {
+        let offset = entries.first().map_or(base_index, |first| first.index - 1);
+        let last_index = entries.last().map_or(base_index, |last| last.index).max(base_index);
+        let applied_index = applied_index.max(base_index);
         RaftLog {
             entries,
-            commit_index,
+            offset,
+            base_index,
+            base_term,
+            commit_index: commit_index.max(base_index),
             persisted_index: last_index,
             persist_handed_out_from: last_index + 1,
             apply_handed_out_index: applied_index,
@@ -53,11 +83,26 @@ impl RaftLog {
     }
 
     pub fn last_index(&self) -> Index {
-        self.entries.len() as Index
+        self.entries.last().map_or(self.base_index.max(self.offset), |entry| entry.index)
     }
 
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(0, |entry| entry.term)
+        self.entries.last().map_or(self.base_term, |entry| entry.term)
+    }
+
+    /// The first index whose entry is held; entries before it were compacted.
+    pub fn first_index(&self) -> Index {
+        self.offset + 1
+    }
+
+    /// The last index the latest snapshot covers (0 without one).
+    pub fn snapshot_index(&self) -> Index {
+        self.base_index
+    }
+
+    /// The term of the entry at [`RaftLog::snapshot_index`].
+    pub fn snapshot_term(&self) -> Term {
+        self.base_term
     }
 
     pub fn commit_index(&self) -> Index {
@@ -80,20 +125,25 @@ impl RaftLog {
         self.persist_handed_out_from
     }
 
-    /// The term of the entry at `index`; index 0 has term 0. `None` past the end of the log.
+    /// The term of the entry at `index`; index 0 has term 0, and the snapshot's index its
+    /// term. `None` past the end of the log, and before it where entries were compacted.
     pub fn term(&self, index: Index) -> Option<Term> {
         if index == 0 {
             return Some(0);
+        }
+        if index == self.base_index {
+            return Some(self.base_term);
         }
         self.entry(index).map(|entry| entry.term)
     }
 
     pub fn entry(&self, index: Index) -> Option<&Entry> {
-        let position = usize::try_from(index.checked_sub(1)?).ok()?;
+        let position = usize::try_from(index.checked_sub(self.offset + 1)?).ok()?;
         self.entries.get(position)
     }
 
-    /// Every entry, for inspection by tests and invariants.
+    /// Every entry held (from [`RaftLog::first_index`] on), for inspection by tests and
+    /// invariants.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
@@ -111,8 +161,9 @@ impl RaftLog {
 
     /// Entries from `start` on, at most `entries_max` of them and at most `bytes_max` bytes,
     /// but always at least one if any exist, so a large entry still moves.
+    /// Nothing if `start` was compacted away.
     pub fn entries_from(&self, start: Index, entries_max: usize, bytes_max: usize) -> Vec<Entry> {
-        let Some(offset) = start.checked_sub(1).and_then(|o| usize::try_from(o).ok()) else {
+        let Some(offset) = start.checked_sub(self.offset + 1).and_then(|o| usize::try_from(o).ok()) else {
             return Vec::new();
         };
         let mut batch = Vec::new();
@@ -154,6 +205,8 @@ impl RaftLog {
                 truncated_from = Some(first_new.index);
             }
             self.truncate_from(first_new.index);
+            // Entries the caller's match check placed at or before our base are covered by
+            // the snapshot and already matched; only those after the held log are added.
             let skip = (first_new.index - prev_log_index - 1) as usize;
             self.entries.extend(entries[skip..].iter().cloned());
         }
@@ -163,17 +216,20 @@ impl RaftLog {
     /// Drops every entry from `index` on. Never called on committed entries.
     fn truncate_from(&mut self, index: Index) {
         assert!(index > self.commit_index, "committed entries are never truncated");
-        self.entries.truncate((index - 1) as usize);
+        self.entries.truncate((index - self.offset - 1) as usize);
         self.persisted_index = self.persisted_index.min(index - 1);
         self.persist_handed_out_from = self.persist_handed_out_from.min(index);
     }
 
     /// The hint a follower sends with a rejection: the last index at or before `index` whose
     /// term is at most `term`. Every entry after it is certain not to match the leader's log.
+    /// Below the held log, the base is the answer: it is committed, so it matches any leader.
     pub fn last_index_with_term_at_most(&self, index: Index, term: Term) -> (Index, Term) {
         let mut candidate = index.min(self.last_index());
         loop {
-            let candidate_term = self.term(candidate).expect("index within the log");
+            let Some(candidate_term) = self.term(candidate) else {
+                return (self.base_index, self.base_term);
+            };
             if candidate_term <= term {
                 return (candidate, candidate_term);
             }
@@ -223,6 +279,48 @@ impl RaftLog {
         let batch = self.entries_from(start, count, usize::MAX);
         self.apply_handed_out_index = end;
         batch
+    }
+
+    /// Drops held entries up to `index` (at most the snapshot's index): they are in the
+    /// snapshot, and kept only as long as followers slightly behind might need them.
+    pub fn compact_to(&mut self, index: Index) {
+        let index = index.min(self.base_index);
+        if index <= self.offset {
+            return;
+        }
+        let drop_count = ((index - self.offset) as usize).min(self.entries.len());
+        self.entries.drain(..drop_count);
+        self.offset = index;
+    }
+
+    /// A snapshot covering `(index, term)` became the latest. Entries after it stay.
+    pub fn set_base(&mut self, index: Index, term: Term) {
+        debug_assert!(index >= self.base_index, "the snapshot base never moves back");
+        self.base_index = index;
+        self.base_term = term;
+    }
+
+    /// A snapshot from the leader was installed: everything up to `(index, term)` is now
+    /// committed, durable and applied. If the log holds that entry, the entries after it stay
+    /// (they match the leader's); otherwise the whole log is replaced by the snapshot.
+    pub fn install_base(&mut self, index: Index, term: Term) {
+        if self.matches(index, term) && index <= self.last_index() {
+            self.base_index = index;
+            self.base_term = term;
+            self.compact_to(index);
+            self.persisted_index = self.persisted_index.max(index);
+            self.persist_handed_out_from = self.persist_handed_out_from.max(index + 1);
+        } else {
+            self.entries.clear();
+            self.offset = index;
+            self.base_index = index;
+            self.base_term = term;
+            self.persisted_index = index;
+            self.persist_handed_out_from = index + 1;
+        }
+        self.commit_index = self.commit_index.max(index);
+        self.apply_handed_out_index = self.apply_handed_out_index.max(index);
+        self.applied_index = self.applied_index.max(index);
     }
 
     /// Records that the driver applied entries up to `index`.

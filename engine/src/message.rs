@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Entry, Index, NodeId, Term};
+use bytes::Bytes;
+
+use crate::types::{Entry, Index, NodeId, SnapshotMeta, Term};
 
 /// A message from one node to another. `term` is the sender's term, except in pre-vote
 /// traffic, where it is the term the pre-candidate would campaign in.
@@ -50,6 +52,22 @@ pub enum MessageBody {
     HeartbeatResponse {
         round: u64,
     },
+    /// Bytes `offset..offset + data.len()` of the snapshot `meta` describes, `total_bytes`
+    /// long, for a follower whose next entry the leader no longer holds. An empty chunk at
+    /// `total_bytes` asks whether the follower has installed it.
+    SnapshotChunk {
+        meta: SnapshotMeta,
+        offset: u64,
+        total_bytes: u64,
+        data: Bytes,
+    },
+    /// How many leading bytes of the snapshot at `snapshot_index` the follower holds: the
+    /// leader goes on from there (after a lost chunk, or from 0 after the follower restarted).
+    /// Once installed, the follower answers with an accepted append instead.
+    SnapshotChunkResponse {
+        snapshot_index: Index,
+        next_offset: u64,
+    },
 }
 
 /// A follower's answer to an append.
@@ -76,6 +94,8 @@ impl MessageBody {
             MessageBody::AppendResponse(_) => "AppendResponse",
             MessageBody::HeartbeatRequest { .. } => "HeartbeatRequest",
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
+            MessageBody::SnapshotChunk { .. } => "SnapshotChunk",
+            MessageBody::SnapshotChunkResponse { .. } => "SnapshotChunkResponse",
         }
     }
 }
@@ -108,6 +128,16 @@ impl std::fmt::Display for Message {
             // Rounds are left out: they change on every heartbeat, and scripts stay readable.
             MessageBody::HeartbeatRequest { commit_index, .. } => write!(f, " commit={commit_index}"),
             MessageBody::HeartbeatResponse { .. } => Ok(()),
+            MessageBody::SnapshotChunk { meta, offset, total_bytes, data } => write!(
+                f,
+                " snapshot={}/{} bytes={offset}..{} of {total_bytes}",
+                meta.index,
+                meta.term,
+                offset + data.len() as u64
+            ),
+            MessageBody::SnapshotChunkResponse { snapshot_index, next_offset } => {
+                write!(f, " snapshot={snapshot_index} next={next_offset}")
+            }
         }
     }
 }

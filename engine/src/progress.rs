@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::types::{Index, Term};
+use crate::types::{Index, Snapshot, Term};
 
 /// How a leader replicates to one follower.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +13,30 @@ pub enum ReplicationState {
     /// The follower's log matches; appends stream optimistically, at most a window of them
     /// unacknowledged. Each queue item is the last index of one append in flight.
     Replicate { inflight_last_indexes: VecDeque<Index> },
+    /// The follower needs entries the leader compacted away: it gets the snapshot, in chunks.
+    Snapshot(SnapshotTransfer),
+}
+
+/// A snapshot on its way to one follower. It holds the snapshot it started with (a cheap
+/// reference to the bytes), so a newer snapshot taken meanwhile does not restart it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotTransfer {
+    pub snapshot: Snapshot,
+    /// Bytes before this were sent.
+    pub sent_offset: u64,
+    /// Bytes before this are held by the follower, as it last said.
+    pub acked_offset: u64,
+    /// `acked_offset` when the previous heartbeat answer arrived, to notice a stall.
+    pub acked_at_last_heartbeat: u64,
+    /// Send an empty chunk at the end, asking whether the follower installed the snapshot
+    /// (its answer, or the install's acknowledgement, was lost).
+    pub probe_wanted: bool,
+}
+
+impl SnapshotTransfer {
+    pub fn total_bytes(&self) -> u64 {
+        self.snapshot.data.len() as u64
+    }
 }
 
 /// A leader's view of one follower.
@@ -55,7 +79,36 @@ impl Progress {
         match &self.state {
             ReplicationState::Probe { waiting_for_response } => !waiting_for_response,
             ReplicationState::Replicate { inflight_last_indexes } => inflight_last_indexes.len() < inflight_appends_max,
+            ReplicationState::Snapshot(_) => false,
         }
+    }
+
+    /// The follower's next entry is compacted away: send it `snapshot` instead.
+    pub fn start_snapshot(&mut self, snapshot: Snapshot) {
+        let probe_wanted = snapshot.data.is_empty();
+        self.state = ReplicationState::Snapshot(SnapshotTransfer {
+            snapshot,
+            sent_offset: 0,
+            acked_offset: 0,
+            acked_at_last_heartbeat: 0,
+            probe_wanted,
+        });
+    }
+
+    /// The follower holds the first `next_offset` bytes of the snapshot at `snapshot_index`.
+    /// Less than it said before means it lost them (it restarted): resend from there.
+    pub fn on_snapshot_response(&mut self, snapshot_index: Index, next_offset: u64) {
+        let ReplicationState::Snapshot(transfer) = &mut self.state else { return };
+        if transfer.snapshot.meta.index != snapshot_index || next_offset > transfer.total_bytes() {
+            return;
+        }
+        // Answers to chunks still in flight say less than was sent: that is normal. Less
+        // than the follower said before means it lost what it had.
+        if next_offset < transfer.acked_offset {
+            transfer.sent_offset = next_offset;
+        }
+        transfer.acked_offset = next_offset;
+        transfer.sent_offset = transfer.sent_offset.max(next_offset);
     }
 
     /// Records that an append ending at `last_index` left for this follower.
@@ -68,6 +121,7 @@ impl Progress {
                     self.next_index = last_index + 1;
                 }
             }
+            ReplicationState::Snapshot(_) => {}
         }
     }
 
@@ -84,6 +138,12 @@ impl Progress {
         self.next_index = self.next_index.max(match_index + 1);
         match &mut self.state {
             ReplicationState::Probe { .. } => self.become_replicate(),
+            ReplicationState::Snapshot(transfer) => {
+                // The follower installed the snapshot (or caught up some other way).
+                if match_index >= transfer.snapshot.meta.index {
+                    self.become_replicate();
+                }
+            }
             ReplicationState::Replicate { inflight_last_indexes } => {
                 while inflight_last_indexes.front().is_some_and(|&last| last <= match_index) {
                     inflight_last_indexes.pop_front();
@@ -97,7 +157,7 @@ impl Progress {
     /// is where the leader's own log says the next probe should start. Returns whether the
     /// rejection was current (a stale one, for an append already superseded, is ignored).
     pub fn on_rejected(&mut self, rejected_prev_log_index: Index, next_index_after_hint: Index) -> bool {
-        if rejected_prev_log_index < self.match_index {
+        if rejected_prev_log_index < self.match_index || matches!(self.state, ReplicationState::Snapshot(_)) {
             return false;
         }
         if let ReplicationState::Probe { .. } = self.state {
@@ -123,6 +183,15 @@ impl Progress {
                     self.next_index = self.match_index + 1;
                     self.state = ReplicationState::Probe { waiting_for_response: false };
                 }
+            }
+            ReplicationState::Snapshot(transfer) => {
+                // No chunk acknowledged over a whole interval: resend from what the follower
+                // holds, or, if it holds it all, ask whether it installed it.
+                if transfer.acked_offset == transfer.acked_at_last_heartbeat {
+                    transfer.sent_offset = transfer.acked_offset;
+                    transfer.probe_wanted = transfer.acked_offset == transfer.total_bytes();
+                }
+                transfer.acked_at_last_heartbeat = transfer.acked_offset;
             }
         }
         self.match_index_at_last_heartbeat = self.match_index;

@@ -21,6 +21,7 @@ use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::read::{ReadRounds, ReadState};
 use crate::ready::Ready;
+use crate::snapshot::SnapshotState;
 use crate::types::{Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Term};
 
 /// A Raft node as a pure state machine. See the module documentation for how to drive it.
@@ -52,6 +53,8 @@ pub(crate) struct Core {
     /// have promised a leader its lease, and it cannot remember whom (see `read.rs`).
     restart_quiet_until_ms: u64,
     hard_state_handed_out: HardState,
+    /// Snapshots: the latest one, what is being received or installed, when to take the next.
+    pub(crate) snapshots: SnapshotState,
 }
 
 /// Messages produced since the last [`Raft::ready`].
@@ -93,6 +96,7 @@ impl PersistedState {
         let entry = Entry { term: 1, index: 1, kind: EntryKind::Configuration(membership) };
         PersistedState {
             hard_state: HardState { term: 1, voted_for: None, commit_index: 1 },
+            snapshot: None,
             entries: vec![entry],
             applied_index: 0,
         }
@@ -114,10 +118,20 @@ impl Raft {
             return Err(InitError::ZeroNodeId);
         }
         validate_persisted(&persisted)?;
-        let membership = latest_membership(&persisted.entries).ok_or(InitError::NoMembership)?;
+        let snapshot_membership = persisted.snapshot.as_ref().map(|snapshot| snapshot.meta.membership.clone());
+        let membership =
+            latest_membership(&persisted.entries).or(snapshot_membership).ok_or(InitError::NoMembership)?;
         let hard_state = persisted.hard_state;
         let config_for_quiet = config.clone();
-        let log = RaftLog::restore(persisted.entries, hard_state.commit_index, persisted.applied_index);
+        let (base_index, base_term) =
+            persisted.snapshot.as_ref().map_or((0, 0), |snapshot| (snapshot.meta.index, snapshot.meta.term));
+        let log = RaftLog::restore_after_base(
+            base_index,
+            base_term,
+            persisted.entries,
+            hard_state.commit_index,
+            persisted.applied_index,
+        );
         let mut core = Core {
             id,
             config,
@@ -134,6 +148,7 @@ impl Raft {
             reads_ready: Vec::new(),
             restart_quiet_until_ms: now_ms + config_quiet_ms(&config_for_quiet),
             hard_state_handed_out: hard_state,
+            snapshots: SnapshotState::new(persisted.snapshot),
         };
         core.reset_election_deadline();
         let raft = Raft { core, role: RoleState::Follower };
@@ -262,13 +277,20 @@ impl Raft {
         let hard_state = core.hard_state();
         let hard_state_changed = hard_state != core.hard_state_handed_out;
         core.hard_state_handed_out = hard_state;
+        // While a snapshot from the leader is being installed, the state machine is about to
+        // be replaced: nothing more is applied until it is.
+        let entries_to_apply =
+            if core.snapshots.is_installing() { Vec::new() } else { core.log.take_entries_to_apply() };
+        let snapshot_due = core.snapshots.take_due(&entries_to_apply, &core.config);
         let ready = Ready {
             messages_now: std::mem::take(&mut core.outbox.now),
             hard_state: hard_state_changed.then_some(hard_state),
             entries_to_persist: core.log.take_entries_to_persist(),
             messages_after_persist: std::mem::take(&mut core.outbox.after_persist),
-            entries_to_apply: core.log.take_entries_to_apply(),
+            entries_to_apply,
             reads: std::mem::take(&mut core.reads_ready),
+            snapshot_to_install: core.snapshots.take_to_install(),
+            snapshot_due,
         };
         self.check_invariants();
         ready
@@ -368,6 +390,8 @@ impl Core {
                 | MessageBody::HeartbeatResponse { .. }
                 | MessageBody::PreVoteRequest { .. }
                 | MessageBody::PreVoteResponse { .. }
+                | MessageBody::SnapshotChunk { .. }
+                | MessageBody::SnapshotChunkResponse { .. }
         );
         let message = Message { from: self.id, to, term, body };
         if leaves_now {
@@ -392,7 +416,7 @@ fn config_quiet_ms(config: &Config) -> u64 {
     }
 }
 
-fn latest_membership(entries: &[Entry]) -> Option<Membership> {
+pub(crate) fn latest_membership(entries: &[Entry]) -> Option<Membership> {
     entries.iter().rev().find_map(|entry| match &entry.kind {
         EntryKind::Configuration(membership) => Some(membership.clone()),
         _ => None,
@@ -400,10 +424,19 @@ fn latest_membership(entries: &[Entry]) -> Option<Membership> {
 }
 
 fn validate_persisted(persisted: &PersistedState) -> Result<(), InitError> {
+    let (base_index, base_term) =
+        persisted.snapshot.as_ref().map_or((0, 0), |snapshot| (snapshot.meta.index, snapshot.meta.term));
+    let first_index = persisted.entries.first().map_or(base_index + 1, |entry| entry.index);
+    if first_index == 0 || first_index > base_index + 1 {
+        return Err(InitError::LogGapAfterSnapshot { first_index, snapshot_index: base_index });
+    }
     let mut previous_term = 0;
     for (position, entry) in persisted.entries.iter().enumerate() {
-        if entry.index != position as Index + 1 {
+        if entry.index != first_index + position as Index {
             return Err(InitError::LogNotContiguous { position, index: entry.index });
+        }
+        if entry.index == base_index && entry.term != base_term {
+            return Err(InitError::SnapshotConflictsWithLog { index: base_index });
         }
         if entry.term < previous_term {
             return Err(InitError::TermsDecrease { index: entry.index });
@@ -413,8 +446,12 @@ fn validate_persisted(persisted: &PersistedState) -> Result<(), InitError> {
         }
         previous_term = entry.term;
     }
-    let last_index = persisted.entries.len() as Index;
-    let commit_index = persisted.hard_state.commit_index;
+    if base_term > persisted.hard_state.term {
+        return Err(InitError::EntryTermAboveHardState { index: base_index });
+    }
+    let last_index = persisted.entries.last().map_or(base_index, |entry| entry.index).max(base_index);
+    // A snapshot covers committed entries only, so it raises the commit index.
+    let commit_index = persisted.hard_state.commit_index.max(base_index);
     if commit_index > last_index {
         return Err(InitError::CommitBeyondLog { commit_index, last_index });
     }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
 use crate::read::ReadState;
-use crate::types::{Entry, HardState};
+use crate::types::{Entry, HardState, Snapshot};
 
 /// A batch of work, taken with [`crate::Raft::ready`]. The field names carry the ordering rule:
 ///
@@ -22,6 +22,12 @@ use crate::types::{Entry, HardState};
 /// 4. `entries_to_apply` are committed and durable here; apply them in order and report with
 ///    [`crate::Raft::on_applied`]. Applying may lag behind everything else.
 /// 5. `reads` may be answered once the state machine has applied up to each one's index.
+/// 6. `snapshot_to_install` (from the leader) must be made durable and the state machine
+///    restored from it, then reported with [`crate::Raft::on_snapshot_installed`]. Until then
+///    the engine hands out nothing more to apply.
+/// 7. `snapshot_due` asks for a snapshot of the state machine at its applied index, whenever
+///    convenient (off the apply path): take it with [`crate::Raft::snapshot_meta`], save it,
+///    and report it with [`crate::Raft::on_snapshot_saved`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ready {
     pub messages_now: Vec<Message>,
@@ -31,6 +37,9 @@ pub struct Ready {
     pub entries_to_apply: Vec<Entry>,
     /// Reads that became safe: answer each once the state machine has applied its index.
     pub reads: Vec<ReadState>,
+    pub snapshot_to_install: Option<Snapshot>,
+    /// Set once per snapshot: the applied log passed a snapshot threshold.
+    pub snapshot_due: bool,
 }
 
 impl Ready {
@@ -41,6 +50,8 @@ impl Ready {
             && self.messages_after_persist.is_empty()
             && self.entries_to_apply.is_empty()
             && self.reads.is_empty()
+            && self.snapshot_to_install.is_none()
+            && !self.snapshot_due
     }
 
     /// Whether the driver has anything to write before `messages_after_persist` may leave.

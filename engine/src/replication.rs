@@ -5,6 +5,7 @@ use crate::message::{AppendOutcome, MessageBody};
 use crate::progress::{next_index_after_hint, Progress, ReplicationState};
 use crate::raft::{Core, LeaderState, Raft, RoleState};
 use crate::read::confirm_reads;
+use crate::snapshot::send_snapshot_chunks;
 use crate::types::{Entry, Index, NodeId, Term};
 
 impl Raft {
@@ -66,7 +67,10 @@ impl Raft {
             }
             AppendOutcome::Rejected { rejected_prev_log_index, hint_index, hint_term } => {
                 let hint_index = hint_index.min(rejected_prev_log_index);
-                let next_index = next_index_after_hint(|index| core.log.term(index), hint_index, hint_term);
+                // A compacted index stops the search: the follower then gets the snapshot.
+                let first_index = core.log.first_index();
+                let term_at = |index: Index| core.log.term(index).or((index < first_index).then_some(0));
+                let next_index = next_index_after_hint(term_at, hint_index, hint_term);
                 progress.on_rejected(rejected_prev_log_index, next_index);
             }
         }
@@ -116,6 +120,10 @@ impl Raft {
         leader_commit: Index,
     ) -> Result<(), StepError> {
         let core = &mut self.core;
+        if core.snapshots.is_installing() {
+            // The log is about to be replaced; the leader resends what stays unanswered.
+            return Ok(());
+        }
         let commit_index = core.log.commit_index();
         if prev_log_index < commit_index {
             // Everything up to our commit index matches the leader's log (Leader Completeness);
@@ -147,8 +155,11 @@ impl Raft {
     pub(crate) fn on_heartbeat_request(&mut self, from: NodeId, commit_index: Index, round: u64) {
         let core = &mut self.core;
         // The leader capped `commit_index` at what it knows we hold; cap it at our log too, in
-        // case we lost a suffix the leader has not noticed yet.
-        core.log.commit_to(commit_index.min(core.log.last_index()));
+        // case we lost a suffix the leader has not noticed yet. Not while a snapshot is being
+        // installed: the state machine must not move past it meanwhile.
+        if !core.snapshots.is_installing() {
+            core.log.commit_to(commit_index.min(core.log.last_index()));
+        }
         core.send(from, core.term, MessageBody::HeartbeatResponse { round });
     }
 }
@@ -198,6 +209,10 @@ fn withdraw_acceptances_from(core: &mut Core, truncated_from: Index) {
 
 /// Sends appends to one follower while its window allows. Returns whether any left.
 fn send_entries(core: &mut Core, follower: NodeId, progress: &mut Progress) -> bool {
+    let compacted = core.log.term(progress.prev_log_index()).is_none();
+    if compacted || matches!(progress.state, ReplicationState::Snapshot(_)) {
+        return send_snapshot_chunks(core, follower, progress);
+    }
     let mut sent_any = false;
     while progress.can_send(core.config.inflight_appends_max) && progress.next_index <= core.log.last_index() {
         let prev_log_index = progress.prev_log_index();

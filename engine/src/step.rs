@@ -41,7 +41,9 @@ impl Raft {
             MessageBody::PreVoteRequest { .. } => {}
             // A granted pre-vote carries the term we would campaign in, not a newer term.
             MessageBody::PreVoteResponse { granted: true } => {}
-            MessageBody::AppendRequest { .. } | MessageBody::HeartbeatRequest { .. } => {
+            MessageBody::AppendRequest { .. }
+            | MessageBody::HeartbeatRequest { .. }
+            | MessageBody::SnapshotChunk { .. } => {
                 self.become_follower(message.term, Some(message.from));
             }
             _ => self.become_follower(message.term, None),
@@ -56,7 +58,9 @@ impl Raft {
         match message.body {
             // A leader of an older term, cut off while we moved on: with CheckQuorum it would
             // otherwise keep us quiet forever, so tell it our term and it steps down.
-            MessageBody::AppendRequest { .. } | MessageBody::HeartbeatRequest { .. }
+            MessageBody::AppendRequest { .. }
+            | MessageBody::HeartbeatRequest { .. }
+            | MessageBody::SnapshotChunk { .. }
                 if core.config.check_quorum || core.config.pre_vote =>
             {
                 core.send(message.from, core.term, MessageBody::HeartbeatResponse { round: 0 });
@@ -92,6 +96,14 @@ impl Raft {
                 if self.accept_leader(from) {
                     self.on_heartbeat_request(from, commit_index, round);
                 }
+            }
+            MessageBody::SnapshotChunk { meta, offset, total_bytes, data } => {
+                if self.accept_leader(from) {
+                    self.on_snapshot_chunk(from, meta, offset, total_bytes, data);
+                }
+            }
+            MessageBody::SnapshotChunkResponse { snapshot_index, next_offset } => {
+                self.on_snapshot_chunk_response(from, snapshot_index, next_offset);
             }
             MessageBody::AppendResponse(outcome) => self.on_append_response(from, outcome),
             MessageBody::HeartbeatResponse { round } => {
@@ -133,6 +145,10 @@ fn validate(message: &Message, me: crate::NodeId) -> Result<(), StepError> {
         validate_entries(*prev_log_index, *prev_log_term, entries, message.term)
             .map_err(|reason| StepError::Malformed { from: message.from, reason })?;
     }
+    if let MessageBody::SnapshotChunk { meta, offset, total_bytes, data } = &message.body {
+        validate_snapshot_chunk(meta, *offset, *total_bytes, data.len(), message.term)
+            .map_err(|reason| StepError::Malformed { from: message.from, reason })?;
+    }
     Ok(())
 }
 
@@ -156,6 +172,26 @@ fn validate_entries(
             return Err("entry terms must not decrease and not exceed the message's term");
         }
         previous_term = entry.term;
+    }
+    Ok(())
+}
+
+fn validate_snapshot_chunk(
+    meta: &crate::SnapshotMeta,
+    offset: u64,
+    total_bytes: u64,
+    length: usize,
+    term: Term,
+) -> Result<(), &'static str> {
+    if meta.index == 0 || meta.term == 0 || meta.term > term {
+        return Err("snapshot position is impossible for the message's term");
+    }
+    if meta.membership.voters.is_empty() {
+        return Err("snapshot carries no voters");
+    }
+    let end = offset.checked_add(length as u64).ok_or("chunk end overflows")?;
+    if end > total_bytes {
+        return Err("chunk ends past the snapshot's length");
     }
     Ok(())
 }

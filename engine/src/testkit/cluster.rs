@@ -9,7 +9,7 @@ use crate::testkit::oracles::{check_log_matching, Oracles, Violation};
 use crate::testkit::{fnv1a, MemoryLog, FNV_OFFSET};
 use crate::{
     CampaignError, Config, Entry, HardState, Index, Membership, Message, NodeId, PersistedState, ProposeError, Raft,
-    ReadError, ReadId, ReadState, Ready, Role, Term,
+    ReadError, ReadId, ReadState, Ready, Role, Snapshot, Term,
 };
 
 /// One node's persistence work handed out by a Ready but not yet durable.
@@ -26,7 +26,8 @@ struct Node {
     raft: Option<Raft>,
     disk: MemoryLog,
     pending_writes: Vec<PendingWrite>,
-    /// The in-memory state machine: every entry applied in this life.
+    /// The in-memory state machine: every entry applied, from index 1 (restored from a
+    /// snapshot, whose data is this list, encoded).
     applied: Vec<Entry>,
     incarnation: u64,
 }
@@ -47,6 +48,8 @@ pub struct Cluster {
     delivered_count: u64,
     /// Every read released so far, with the node that released it, in order.
     reads_released: Vec<(NodeId, ReadState)>,
+    /// Snapshots installed from a leader, on any node.
+    snapshots_installed: usize,
 }
 
 /// A one-line summary of a node, as scenario scripts print it.
@@ -77,6 +80,7 @@ impl Cluster {
             trace_hash: FNV_OFFSET,
             delivered_count: 0,
             reads_released: Vec::new(),
+            snapshots_installed: 0,
         };
         for &id in ids {
             let disk = MemoryLog::from_persisted(&bootstrap);
@@ -95,7 +99,9 @@ impl Cluster {
         self.oracles.observe_restart(id, raft.commit_index());
         upheld(self.oracles.observe_durable(id, node.disk.hard_state));
         node.raft = Some(raft);
-        node.applied.clear();
+        node.applied = node.disk.snapshot.as_ref().map(decode_state_machine).unwrap_or_default();
+        let restored = node.applied.clone();
+        upheld(self.oracles.observe_snapshot_restored(id, &restored));
     }
 
     // ----- inspection -----
@@ -162,7 +168,7 @@ impl Cluster {
                 role: None,
                 term: node.disk.hard_state.term,
                 leader_id: None,
-                last_index: node.disk.entries.len() as Index,
+                last_index: node.disk.last_index(),
                 last_term: node.disk.entries.last().map_or(0, |entry| entry.term),
                 commit_index: node.disk.hard_state.commit_index,
                 applied_index: 0,
@@ -208,6 +214,11 @@ impl Cluster {
         result
     }
 
+    /// How many snapshots followers installed from a leader so far.
+    pub fn snapshots_installed(&self) -> usize {
+        self.snapshots_installed
+    }
+
     /// Every read released so far, with the node that released it, in order.
     pub fn reads_released(&self) -> &[(NodeId, ReadState)] {
         &self.reads_released
@@ -227,8 +238,16 @@ impl Cluster {
         let ready = raft.ready();
         let had_work = !ready.is_empty();
         self.trace_hash = fnv1a(self.trace_hash, format!("{id}:{ready:?}").as_bytes());
-        let Ready { messages_now, hard_state, entries_to_persist, messages_after_persist, entries_to_apply, reads } =
-            ready;
+        let Ready {
+            messages_now,
+            hard_state,
+            entries_to_persist,
+            messages_after_persist,
+            entries_to_apply,
+            reads,
+            snapshot_to_install,
+            snapshot_due,
+        } = ready;
         for read in reads {
             let commit_index = self.nodes[&id].raft.as_ref().map_or(0, Raft::commit_index);
             upheld(self.oracles.observe_read_released(id, read, commit_index));
@@ -238,11 +257,47 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).expect("known node");
         node.pending_writes.push(PendingWrite { hard_state, entries: entries_to_persist, messages_after_persist });
         self.apply(id, entries_to_apply);
+        if let Some(snapshot) = snapshot_to_install {
+            self.install_snapshot(id, snapshot);
+        }
+        if snapshot_due {
+            self.take_snapshot(id);
+        }
         if persist {
             self.persist_pending(id);
         }
         self.check_oracles();
         had_work
+    }
+
+    /// Snapshots a node's state machine at once (a real driver does it off the apply path),
+    /// saves it and compacts the durable log as far as the engine compacted its own.
+    pub fn take_snapshot(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let raft = node.raft.as_mut().expect("live node");
+        let applied_index = raft.log().applied_index();
+        let meta = raft.snapshot_meta(applied_index).expect("the applied index can be snapshotted");
+        let data = Bytes::from(postcard::to_allocvec(&node.applied).expect("entries encode"));
+        let snapshot = Snapshot { meta, data };
+        raft.on_snapshot_saved(snapshot.clone()).expect("a snapshot of what was applied is accepted");
+        let compact_to = raft.log().first_index() - 1;
+        node.disk.save_snapshot(snapshot, compact_to);
+        self.trace_hash = fnv1a(self.trace_hash, format!("snapshot {id} at {applied_index}").as_bytes());
+    }
+
+    /// Installs a snapshot from the leader: what was queued to persist goes first (the
+    /// engine handed it out before the snapshot), then the snapshot becomes durable and the
+    /// state machine is restored from it.
+    fn install_snapshot(&mut self, id: NodeId, snapshot: Snapshot) {
+        self.persist_pending(id);
+        let index = snapshot.meta.index;
+        let entries = decode_state_machine(&snapshot);
+        upheld(self.oracles.observe_snapshot_restored(id, &entries));
+        let node = self.nodes.get_mut(&id).expect("known node");
+        node.disk.install_snapshot(snapshot);
+        node.applied = entries;
+        node.raft.as_mut().expect("live node").on_snapshot_installed(index).expect("installing what was handed out");
+        self.snapshots_installed += 1;
     }
 
     fn apply(&mut self, id: NodeId, entries: Vec<Entry>) {
@@ -413,6 +468,11 @@ impl Cluster {
         let logs: Vec<(NodeId, &[Entry])> = live.iter().map(|raft| (raft.id(), raft.log().entries())).collect();
         upheld(check_log_matching(&logs));
     }
+}
+
+/// The test state machine's snapshot is the list of entries it applied.
+fn decode_state_machine(snapshot: &Snapshot) -> Vec<Entry> {
+    postcard::from_bytes(&snapshot.data).expect("a snapshot the testkit wrote decodes")
 }
 
 /// Panics with the violation, if there is one: a scenario or property test then fails (and

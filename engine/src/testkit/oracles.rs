@@ -72,6 +72,8 @@ impl Oracles {
     }
 
     fn record_commits(&mut self, raft: &Raft, from: Index) -> Result<(), Violation> {
+        // Entries a snapshot covers are checked when the snapshot is restored.
+        let from = from.max(raft.log().first_index()).max(raft.log().snapshot_index() + 1);
         for index in from..=raft.commit_index() {
             let Some(entry) = raft.log().entry(index) else {
                 return Err(format!("node {} committed index {index}, which is not in its log", raft.id()));
@@ -85,7 +87,8 @@ impl Oracles {
     /// Every entry committed before a leader's term is in that leader's log (Raft §5.4).
     fn check_leader_completeness(&self, raft: &Raft) -> Result<(), Violation> {
         for (index, (entry, commit_term)) in &self.committed {
-            if *commit_term < raft.term() {
+            // What a snapshot covers is committed by definition; the rest must be held.
+            if *commit_term < raft.term() && *index > raft.log().snapshot_index() {
                 ensure!(
                     raft.log().entry(*index) == Some(entry),
                     "leader completeness: leader {} of term {} lacks committed entry {index}",
@@ -137,6 +140,19 @@ impl Oracles {
         Ok(())
     }
 
+    /// A node's state machine was restored from a snapshot holding `entries` (the test state
+    /// machine's image: every entry applied, from index 1). Each must be the one applied
+    /// everywhere else at its index; the node goes on applying after the last.
+    pub fn observe_snapshot_restored(&mut self, id: NodeId, entries: &[Entry]) -> Result<(), Violation> {
+        for (position, entry) in entries.iter().enumerate() {
+            ensure!(entry.index == position as Index + 1, "node {id}: snapshot image has a gap at {}", entry.index);
+            let first = self.applied.entry(entry.index).or_insert_with(|| entry.clone());
+            ensure!(first == entry, "state machine safety: node {id}'s snapshot differs at {}", entry.index);
+        }
+        self.applied_this_life.insert(id, entries.len() as Index);
+        Ok(())
+    }
+
     /// A node restarted: its in-memory state machine starts over, its commit is the durable one.
     pub fn observe_restart(&mut self, id: NodeId, commit_index: Index) {
         self.applied_this_life.insert(id, 0);
@@ -176,7 +192,7 @@ impl Oracles {
             }
             MessageBody::AppendResponse(AppendOutcome::Accepted { match_index }) => {
                 ensure!(
-                    sender_log.entries.len() as Index >= *match_index,
+                    sender_log.last_index() >= *match_index,
                     "node {} acknowledged entries up to {match_index} that are not durable",
                     message.from
                 );
@@ -208,10 +224,15 @@ fn check_commit_on_quorum(raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLo
 }
 
 /// Log matching: if two logs hold an entry with the same index and term, they agree on every
-/// entry up to it.
+/// entry up to it. Each log is contiguous but may start after index 1 (compaction); only the indexes both
+/// hold are compared.
 pub fn check_log_matching(logs: &[(NodeId, &[Entry])]) -> Result<(), Violation> {
     for (position, (first_id, first)) in logs.iter().enumerate() {
         for (second_id, second) in &logs[position + 1..] {
+            let (Some(a), Some(b)) = (first.first(), second.first()) else { continue };
+            let start = a.index.max(b.index);
+            let first = first.get((start - a.index) as usize..).unwrap_or(&[]);
+            let second = second.get((start - b.index) as usize..).unwrap_or(&[]);
             let common = first.len().min(second.len());
             let Some(last_same) = (0..common).rev().find(|&i| first[i].term == second[i].term) else {
                 continue;
@@ -219,7 +240,7 @@ pub fn check_log_matching(logs: &[(NodeId, &[Entry])]) -> Result<(), Violation> 
             ensure!(
                 first[..=last_same] == second[..=last_same],
                 "log matching: nodes {first_id} and {second_id} share entry {} but differ before it",
-                last_same + 1
+                start + last_same as Index
             );
         }
     }

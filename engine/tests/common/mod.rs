@@ -102,6 +102,18 @@ pub fn config(pre_vote: bool, check_quorum: bool) -> Config {
     }
 }
 
+/// Snapshots every few entries, kept short behind, sent in small chunks: so a few hundred
+/// steps compact logs, send snapshots to lagging followers and lose chunks on the way.
+pub fn with_snapshots(config: Config) -> Config {
+    Config {
+        snapshot_entries_threshold: 3,
+        snapshot_trailing_entries: 0,
+        snapshot_chunk_bytes: 48,
+        snapshot_inflight_chunks: 3,
+        ..config
+    }
+}
+
 pub fn cluster(node_count: u64, config: Config, seed: u64) -> Cluster {
     let ids: Vec<NodeId> = (1..=node_count).collect();
     Cluster::new(&ids, config, seed)

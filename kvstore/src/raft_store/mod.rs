@@ -151,8 +151,12 @@ impl<D: Disk> RaftStore<D> {
             metrics: Arc::default(),
             unsynced_hard_state: None,
         };
-        let mut state =
-            PersistedState { hard_state: store.shape.hard_state(), entries: replayed.entries, applied_index: 0 };
+        let mut state = PersistedState {
+            hard_state: store.shape.hard_state(),
+            snapshot: None,
+            entries: replayed.entries,
+            applied_index: 0,
+        };
         let bootstrapped = replayed.batches == 0;
         if bootstrapped {
             state = PersistedState::bootstrap(membership);
