@@ -17,6 +17,14 @@ pub struct FsDisk {
     append_handles: BTreeMap<String, File>,
 }
 
+/// Another handle on the same directory, e.g. for writing a snapshot file from another task
+/// while the WAL goes on through this one. Append handles are a per-handle cache.
+impl Clone for FsDisk {
+    fn clone(&self) -> Self {
+        FsDisk { root: self.root.clone(), append_handles: BTreeMap::new() }
+    }
+}
+
 impl FsDisk {
     /// Opens (creating if missing) the data directory `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, DiskError> {

@@ -1,7 +1,8 @@
 //! The hard state file: round trip, atomic replacement under a crash at every step, and
 //! corruption that is reported with the file name.
 
-use crate::storage::disk::{Disk, DiskError, DiskErrorKind, DiskOperation};
+use super::stopping_disk::StoppingDisk;
+use crate::storage::disk::Disk;
 use crate::storage::hard_state::{HARD_STATE_PATH, HARD_STATE_TEMPORARY_PATH};
 use crate::storage::{read_hard_state, write_hard_state, HardStateError, MemDisk, TornWrite};
 
@@ -14,70 +15,6 @@ fn a_fresh_disk_has_no_hard_state_and_writes_read_back() {
     write_hard_state(&mut disk, b"").unwrap();
     disk.crash_losing_unsynced();
     assert_eq!(read_hard_state(&disk).unwrap(), Some(Vec::new()));
-}
-
-/// A disk that stops working after a number of operations, to crash a write midway.
-#[derive(Debug)]
-struct StoppingDisk {
-    inner: MemDisk,
-    operations_left: usize,
-}
-
-impl StoppingDisk {
-    fn step(&mut self, operation: DiskOperation) -> Result<(), DiskError> {
-        if self.operations_left == 0 {
-            return Err(DiskError::new(operation, "", DiskErrorKind::Other, "crashed"));
-        }
-        self.operations_left -= 1;
-        Ok(())
-    }
-}
-
-impl Disk for StoppingDisk {
-    fn create_directory(&mut self, path: &str) -> Result<(), DiskError> {
-        self.step(DiskOperation::CreateDirectory)?;
-        self.inner.create_directory(path)
-    }
-    fn create(&mut self, path: &str) -> Result<(), DiskError> {
-        self.step(DiskOperation::Create)?;
-        self.inner.create(path)
-    }
-    fn append(&mut self, path: &str, bytes: &[u8]) -> Result<(), DiskError> {
-        self.step(DiskOperation::Append)?;
-        self.inner.append(path, bytes)
-    }
-    fn sync(&mut self, path: &str) -> Result<(), DiskError> {
-        self.step(DiskOperation::Sync)?;
-        self.inner.sync(path)
-    }
-    fn sync_directory(&mut self, directory: &str) -> Result<(), DiskError> {
-        self.step(DiskOperation::SyncDirectory)?;
-        self.inner.sync_directory(directory)
-    }
-    fn read(&self, path: &str) -> Result<Vec<u8>, DiskError> {
-        self.inner.read(path)
-    }
-    fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>, DiskError> {
-        self.inner.read_range(path, offset, length)
-    }
-    fn truncate(&mut self, path: &str, length_bytes: u64) -> Result<(), DiskError> {
-        self.step(DiskOperation::Truncate)?;
-        self.inner.truncate(path, length_bytes)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
-        self.step(DiskOperation::Rename)?;
-        self.inner.rename(from, to)
-    }
-    fn remove(&mut self, path: &str) -> Result<(), DiskError> {
-        self.step(DiskOperation::Remove)?;
-        self.inner.remove(path)
-    }
-    fn list(&self, directory: &str) -> Result<Vec<String>, DiskError> {
-        self.inner.list(directory)
-    }
-    fn length(&self, path: &str) -> Result<u64, DiskError> {
-        self.inner.length(path)
-    }
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Tests of the storage module as a whole: WAL recovery under crashes and faults, the
-//! hard state file, and the real file system.
+//! hard state file, snapshot files, and the real file system.
 
 mod fs_disk;
 mod hard_state;
 mod mem_disk;
+mod snapshot_file;
+mod stopping_disk;
 mod wal_faults;
 mod wal_properties;
 mod wal_recovery;
