@@ -144,6 +144,16 @@ impl Raft {
         Ok(())
     }
 
+    /// The driver could not install the snapshot from `Ready::snapshot_to_install` (its data
+    /// does not decode): it is dropped, and the leader's next probe starts the transfer over.
+    pub fn on_snapshot_rejected(&mut self, index: Index) -> Result<(), SnapshotError> {
+        let snapshots = &mut self.core.snapshots;
+        if snapshots.installing.take_if(|snapshot| snapshot.meta.index == index).is_none() {
+            return Err(SnapshotError::NotInstalling { index });
+        }
+        Ok(())
+    }
+
     /// A follower's half: one chunk of the leader's snapshot.
     pub(crate) fn on_snapshot_chunk(
         &mut self,

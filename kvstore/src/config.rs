@@ -37,7 +37,21 @@ pub struct ConfigFile {
     /// How far two nodes' clocks may drift apart over an election timeout; the leader's lease
     /// is that much shorter than the minimum election timeout. Default: 100.
     pub lease_clock_drift_ms: Option<u64>,
+    /// A snapshot is taken (and the log before it dropped) once this many entries were
+    /// applied since the last one. Default: 100000.
+    pub snapshot_entries: Option<u64>,
+    /// ... or once this many bytes of entries were. Default: 134217728 (128 MiB).
+    pub snapshot_bytes: Option<u64>,
+    /// A snapshot travels to a lagging follower in chunks of this size. Default: 1048576.
+    pub snapshot_chunk_bytes: Option<usize>,
+    /// Entries kept in the log behind a snapshot, so that a follower slightly behind gets
+    /// entries rather than the whole snapshot. Default: 1024.
+    pub snapshot_trailing_entries: Option<u64>,
 }
+
+/// Between snapshots the log of entries stays in memory and in the WAL: this bounds both,
+/// while a snapshot (the whole state machine, encoded and written) stays rare under load.
+const DEFAULT_SNAPSHOT_BYTES: u64 = 128 << 20;
 
 /// A tenth of the default minimum election timeout: far more than NTP-disciplined clocks
 /// drift in a second, and it still leaves the leader nine tenths of the timeout as lease.
@@ -86,6 +100,10 @@ impl ConfigFile {
             request_timeout_ms: overrides.request_timeout_ms.or(self.request_timeout_ms),
             read_mode: overrides.read_mode.or(self.read_mode),
             lease_clock_drift_ms: overrides.lease_clock_drift_ms.or(self.lease_clock_drift_ms),
+            snapshot_entries: overrides.snapshot_entries.or(self.snapshot_entries),
+            snapshot_bytes: overrides.snapshot_bytes.or(self.snapshot_bytes),
+            snapshot_chunk_bytes: overrides.snapshot_chunk_bytes.or(self.snapshot_chunk_bytes),
+            snapshot_trailing_entries: overrides.snapshot_trailing_entries.or(self.snapshot_trailing_entries),
         }
     }
 
@@ -107,9 +125,13 @@ impl ConfigFile {
             // Lease reads are offered to clients (READMODE lease); see engine/src/read.rs.
             lease_reads: true,
             lease_clock_drift_ms: self.lease_clock_drift_ms.unwrap_or(DEFAULT_LEASE_CLOCK_DRIFT_MS),
+            snapshot_entries_threshold: self.snapshot_entries.unwrap_or(defaults.snapshot_entries_threshold),
+            snapshot_bytes_threshold: self.snapshot_bytes.unwrap_or(DEFAULT_SNAPSHOT_BYTES),
+            snapshot_chunk_bytes: self.snapshot_chunk_bytes.unwrap_or(defaults.snapshot_chunk_bytes),
+            snapshot_trailing_entries: self.snapshot_trailing_entries.unwrap_or(defaults.snapshot_trailing_entries),
             ..defaults
         };
-        raft.validate().map_err(|error| format!("invalid Raft timing: {error}"))?;
+        raft.validate().map_err(|error| format!("invalid Raft settings: {error}"))?;
         let read_mode = match self.read_mode.as_deref() {
             None => crate::node::ReadMode::Linearizable,
             Some(name) => crate::node::ReadMode::parse(name)

@@ -6,17 +6,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use engine::{Entry, HardState, Membership, NodeId};
+use engine::{Entry, HardState, Index, Membership, NodeId, Snapshot, SnapshotMeta};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::ProcessConfig;
 use crate::metrics::{MetricsEndpoint, ProcessSources};
+use crate::node::SnapshotWriter;
 use crate::node::{
     self, LogStore, LoopConfig, NodeError, NodeHandle, NodeObserver, NodeParts, PeerMessage, PeerSender,
 };
-use crate::raft_store::{Identity, RaftStore};
+use crate::raft_store::{write_snapshot_file, Identity, RaftStore};
 use crate::server::{Server, ServerConfig, ServerMetrics};
 use crate::state::Limits;
 use crate::storage::{Disk, FsDisk, WalConfig};
@@ -41,7 +42,7 @@ pub struct RunningProcess {
     metrics_endpoint: Option<MetricsEndpoint>,
 }
 
-impl<D: Disk + Send + 'static> LogStore for RaftStore<D> {
+impl<D: Disk + Clone + Send + 'static> LogStore for RaftStore<D> {
     fn persist(&mut self, hard_state: Option<HardState>, entries: &[Entry]) -> Result<(), String> {
         RaftStore::persist(self, hard_state, entries).map_err(|error| error.to_string())
     }
@@ -52,6 +53,19 @@ impl<D: Disk + Send + 'static> LogStore for RaftStore<D> {
 
     fn durable_hard_state(&self) -> HardState {
         self.hard_state()
+    }
+
+    fn snapshot_writer(&self) -> SnapshotWriter {
+        let mut disk = self.disk().clone();
+        Box::new(move |snapshot| write_snapshot_file(&mut disk, snapshot).map_err(|error| error.to_string()))
+    }
+
+    fn snapshot_saved(&mut self, meta: &SnapshotMeta, first_kept_index: Index) -> Result<(), String> {
+        RaftStore::snapshot_saved(self, meta, first_kept_index).map_err(|error| error.to_string())
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot, remove_older: bool) -> Result<(), String> {
+        RaftStore::install_snapshot(self, snapshot, remove_older).map_err(|error| error.to_string())
     }
 }
 
@@ -85,7 +99,7 @@ impl std::fmt::Debug for ProcessHooks {
 }
 
 /// Opens the data on `disk`, then starts the transport, node and server.
-pub async fn start<D: Disk + Send + 'static>(
+pub async fn start<D: Disk + Clone + Send + 'static>(
     config: &ProcessConfig,
     disk: D,
     clock: Arc<dyn Clock>,
@@ -94,7 +108,7 @@ pub async fn start<D: Disk + Send + 'static>(
 }
 
 /// Like [`start`], with the simulator's hooks.
-pub async fn start_with_hooks<D: Disk + Send + 'static>(
+pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
     config: &ProcessConfig,
     disk: D,
     clock: Arc<dyn Clock>,

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use engine::testkit::{check_log_matching, fnv1a, MemoryLog, Oracles, Violation, FNV_OFFSET};
-use engine::{Entry, HardState, Message, NodeId, PersistedState, Raft};
+use engine::{Entry, HardState, Index, Message, NodeId, PersistedState, Raft, Snapshot};
 use kvstore::node::NodeObserver;
 
 /// Log matching compares whole logs, so it runs every this many turns (and at the end).
@@ -41,6 +41,8 @@ struct ObserverState {
     trace_hash: u64,
     /// The highest term a leader was seen in, and that leader.
     latest_leader: Option<(u64, NodeId)>,
+    snapshots_saved: u64,
+    snapshots_installed: u64,
 }
 
 impl Default for ObserverState {
@@ -53,6 +55,8 @@ impl Default for ObserverState {
             turns: 0,
             trace_hash: FNV_OFFSET,
             latest_leader: None,
+            snapshots_saved: 0,
+            snapshots_installed: 0,
         }
     }
 }
@@ -81,6 +85,12 @@ impl ClusterObserver {
     /// A fingerprint of everything the nodes reported so far.
     pub fn trace_hash(&self) -> u64 {
         self.lock().trace_hash
+    }
+
+    /// How many snapshots the nodes saved of their own, and installed from a leader.
+    pub fn snapshot_counts(&self) -> (u64, u64) {
+        let state = self.lock();
+        (state.snapshots_saved, state.snapshots_installed)
     }
 
     /// The node most recently seen leading the highest term seen, if any.
@@ -113,10 +123,22 @@ impl ObserverState {
 }
 
 /// A restarted node must recover exactly the durable state it reported: anything less lost a
-/// promise (a vote, an acknowledged entry), anything more was never synced. The one exception
-/// is the commit index, which the store writes lazily (it promises nothing): a crash may keep
-/// a later one than the last synced.
+/// promise (a vote, an acknowledged entry), anything more was never synced. The exceptions:
+/// the commit index, which the store writes lazily (it promises nothing), so a crash may keep
+/// a later one than the last synced; and the snapshot, which may be newer than the last one
+/// reported (its file was durable before the node said so). Entries are compared after the
+/// recovered snapshot, which is where the store hands them out from.
 fn check_recovery(id: NodeId, mirror: &MemoryLog, recovered: &PersistedState) -> Result<(), Violation> {
+    let recovered_snapshot = recovered.snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.index);
+    if recovered_snapshot < mirror.snapshot_index() {
+        return Err(format!(
+            "recovery: node {id} came back with the snapshot at {recovered_snapshot}, having made {} durable",
+            mirror.snapshot_index()
+        ));
+    }
+    let mirror_entries: Vec<Entry> =
+        mirror.entries.iter().filter(|entry| entry.index > recovered_snapshot).cloned().collect();
+    let mirror = &MemoryLog { hard_state: mirror.hard_state, snapshot: None, entries: mirror_entries };
     let (durable, found) = (mirror.hard_state, recovered.hard_state);
     let same_promises = (found.term, found.voted_for) == (durable.term, durable.voted_for);
     if !same_promises || found.commit_index < durable.commit_index {
@@ -151,6 +173,9 @@ impl NodeObserver for ClusterObserver {
         state.record(check);
         state.durable.insert(id, MemoryLog::from_persisted(recovered));
         state.oracles.observe_restart(id, raft.commit_index());
+        if let Some(snapshot) = &recovered.snapshot {
+            state.oracles.observe_state_machine_at(id, snapshot.meta.index);
+        }
         let check = state.oracles.observe_durable(id, recovered.hard_state);
         state.record(check);
         state.feed(&[1, id, recovered.entries.len() as u64]);
@@ -187,6 +212,23 @@ impl NodeObserver for ClusterObserver {
         state.record(check);
         let last = entries.last().map_or(0, |entry| entry.index);
         state.feed(&[3, raft.id(), last]);
+    }
+
+    fn snapshot_saved(&self, raft: &Raft, snapshot: &Snapshot, compacted_to: Index) {
+        let mut state = self.lock();
+        let id = raft.id();
+        state.durable.entry(id).or_default().save_snapshot(snapshot.clone(), compacted_to);
+        state.snapshots_saved += 1;
+        state.feed(&[5, id, snapshot.meta.index, compacted_to]);
+    }
+
+    fn snapshot_installed(&self, raft: &Raft, snapshot: &Snapshot) {
+        let mut state = self.lock();
+        let id = raft.id();
+        state.durable.entry(id).or_default().install_snapshot(snapshot.clone());
+        state.oracles.observe_state_machine_at(id, snapshot.meta.index);
+        state.snapshots_installed += 1;
+        state.feed(&[6, id, snapshot.meta.index]);
     }
 
     fn turn_ended(&self, raft: &Raft) {

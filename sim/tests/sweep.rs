@@ -14,8 +14,11 @@ fn a_sweep_of_seeds_passes() {
     let mut operations = 0;
     let mut faults = Vec::new();
     let mut five_node_runs = 0;
+    let (mut snapshots_saved, mut snapshots_installed) = (0, 0);
     for seed in 0..seeds {
         let outcome = run(RunConfig { safety_phase_ms: 10_000, ..RunConfig::new(seed) });
+        snapshots_saved += outcome.snapshots_saved;
+        snapshots_installed += outcome.snapshots_installed;
         operations += outcome.history.len();
         faults.extend(outcome.faults.iter().cloned());
         five_node_runs += u64::from(outcome.node_count == 5);
@@ -44,6 +47,9 @@ fn a_sweep_of_seeds_passes() {
         let count = faults.iter().filter(|fault| fault.contains(kind)).count();
         assert!(count * 100 >= seeds as usize, "fault {kind:?} occurred only {count} times in {seeds} seeds");
     }
+    // Snapshots and their transfer are only checked if they happen.
+    assert!(snapshots_saved >= seeds * 5, "only {snapshots_saved} snapshots saved in {seeds} seeds");
+    assert!(snapshots_installed * 5 >= seeds, "only {snapshots_installed} snapshots installed in {seeds} seeds");
     assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
 }
 

@@ -153,6 +153,12 @@ impl Oracles {
         Ok(())
     }
 
+    /// A node's state machine was replaced by a snapshot at `index` whose image the oracles
+    /// cannot read (a real state machine's): it goes on applying after it.
+    pub fn observe_state_machine_at(&mut self, id: NodeId, index: Index) {
+        self.applied_this_life.insert(id, index);
+    }
+
     /// A node restarted: its in-memory state machine starts over, its commit is the durable one.
     pub fn observe_restart(&mut self, id: NodeId, commit_index: Index) {
         self.applied_this_life.insert(id, 0);

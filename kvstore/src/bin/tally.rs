@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs one node of a cluster.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Measures a server with a mix of GETs and SETs from many connections, like
     /// redis-benchmark; works against redis-server too.
     Bench(BenchArgs),
@@ -79,6 +79,19 @@ struct ServerArgs {
     /// within it (the lease is this much shorter than the minimum election timeout). Default: 100.
     #[arg(long)]
     lease_clock_drift_ms: Option<u64>,
+    /// Take a snapshot (and drop the log before it) once this many entries were applied
+    /// since the last one. Default: 100000.
+    #[arg(long)]
+    snapshot_entries: Option<u64>,
+    /// ... or once this many bytes of entries were. Default: 134217728 (128 MiB).
+    #[arg(long)]
+    snapshot_bytes: Option<u64>,
+    /// Entries kept behind a snapshot for followers slightly behind. Default: 1024.
+    #[arg(long)]
+    snapshot_trailing_entries: Option<u64>,
+    /// A snapshot travels to a follower in chunks of this size. Default: 1048576.
+    #[arg(long)]
+    snapshot_chunk_bytes: Option<usize>,
 }
 
 impl ServerArgs {
@@ -100,6 +113,10 @@ impl ServerArgs {
             request_timeout_ms: self.request_timeout_ms,
             read_mode: self.read_mode,
             lease_clock_drift_ms: self.lease_clock_drift_ms,
+            snapshot_entries: self.snapshot_entries,
+            snapshot_bytes: self.snapshot_bytes,
+            snapshot_chunk_bytes: self.snapshot_chunk_bytes,
+            snapshot_trailing_entries: self.snapshot_trailing_entries,
         }
     }
 }
@@ -133,7 +150,7 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Server(args) => {
-            let config = match load_config(args) {
+            let config = match load_config(*args) {
                 Ok(config) => config,
                 Err(error) => {
                     eprintln!("tally: {error}");

@@ -63,8 +63,15 @@ fn fixed_snapshots() -> Snapshots {
             last_log_index: 43,
             log_entries: 43,
             voters: vec![1, 2, 3],
+            snapshot_index: 0,
+            snapshots_saved: 0,
+            snapshots_installed: 0,
         },
-        node_metrics: NodeMetricsSnapshot { write_proposals: 10, read_index_requests: 4 },
+        node_metrics: NodeMetricsSnapshot {
+            write_proposals: 10,
+            read_index_requests: 4,
+            ..NodeMetricsSnapshot::default()
+        },
         storage: StorageMetricsSnapshot {
             syncs: 5,
             sync_duration_micros_sum: 400,

@@ -77,6 +77,12 @@ pub struct NodeStatus {
     /// Entries held in the node's log.
     pub log_entries: u64,
     pub voters: Vec<NodeId>,
+    /// The last index the latest snapshot covers (0: none yet); the log before it is gone.
+    pub snapshot_index: Index,
+    /// Snapshots this node took of its own state machine, and installed from a leader, since
+    /// it started.
+    pub snapshots_saved: u64,
+    pub snapshots_installed: u64,
 }
 
 /// The node as the server sees it. Cheap to clone: one per connection.

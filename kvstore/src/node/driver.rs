@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engine::{Entry, EntryKind, HardState, Index, NodeId, ProposeError, Raft, ReadState, Ready, Role};
+use engine::{
+    Entry, EntryKind, HardState, Index, NodeId, ProposeError, Raft, ReadState, Ready, Role, Snapshot, SnapshotMeta,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
@@ -58,7 +60,22 @@ pub trait LogStore: Send + 'static {
 
     /// The hard state that is durable now.
     fn durable_hard_state(&self) -> HardState;
+
+    /// Something that writes a snapshot file durably from another task, on its own handle of
+    /// the disk, while the loop goes on.
+    fn snapshot_writer(&self) -> SnapshotWriter;
+
+    /// The node's own snapshot `meta` is durable (written by a [`SnapshotWriter`]): drop the
+    /// log before `first_kept_index` and older snapshots. An error is fatal.
+    fn snapshot_saved(&mut self, meta: &SnapshotMeta, first_kept_index: Index) -> Result<(), String>;
+
+    /// Makes a snapshot from the leader durable and the log restart after it; with
+    /// `remove_older`, older snapshot files go too. An error is fatal.
+    fn install_snapshot(&mut self, snapshot: &Snapshot, remove_older: bool) -> Result<(), String>;
 }
+
+/// Writes one snapshot file durably; see [`LogStore::snapshot_writer`].
+pub type SnapshotWriter = Box<dyn FnOnce(&Snapshot) -> Result<(), String> + Send>;
 
 /// Where the loop sends peer messages. The transport queues and never blocks the loop.
 pub trait PeerSender: Send + 'static {
@@ -102,6 +119,8 @@ pub struct Driver<S: LogStore, P: PeerSender> {
     pub(crate) pending: Pending,
     pub(crate) metrics: Arc<NodeMetrics>,
     pub(crate) observer: Option<Arc<dyn NodeObserver>>,
+    /// The node's own snapshot being encoded and written off the loop, if any.
+    pub(crate) snapshot_task: Option<oneshot::Receiver<Result<Snapshot, String>>>,
 }
 
 impl<S: LogStore, P: PeerSender> std::fmt::Debug for Driver<S, P> {
@@ -114,7 +133,25 @@ enum Input {
     Tick,
     Client(ClientRequest),
     Peer(NodeId, PeerMessage),
+    SnapshotWritten(Result<Snapshot, String>),
     Closed,
+}
+
+/// Runs CPU-bound work off the node loop: on a blocking thread in production; under the
+/// simulator, which has no threads, as an ordinary task (it then runs deterministically).
+fn spawn_off_loop(work: impl FnOnce() + Send + 'static) {
+    #[cfg(madsim)]
+    tokio::spawn(async move { work() });
+    #[cfg(not(madsim))]
+    tokio::task::spawn_blocking(work);
+}
+
+/// Waits for the snapshot task's result; a task that vanished counts as a failed write.
+async fn wait_for_snapshot(task: &mut Option<oneshot::Receiver<Result<Snapshot, String>>>) -> Result<Snapshot, String> {
+    match task.as_mut() {
+        Some(receiver) => receiver.await.unwrap_or_else(|_| Err("the snapshot task stopped".to_string())),
+        None => std::future::pending().await,
+    }
 }
 
 impl<S: LogStore, P: PeerSender> Driver<S, P> {
@@ -129,10 +166,21 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             // its deadline is checked on every turn.
             let input = tokio::select! {
                 biased;
+                written = wait_for_snapshot(&mut self.snapshot_task), if self.snapshot_task.is_some() => {
+                    Input::SnapshotWritten(written)
+                }
                 message = self.inbound.recv() => message.map_or(Input::Closed, |(from, m)| Input::Peer(from, m)),
                 request = self.requests.recv() => request.map_or(Input::Closed, Input::Client),
                 _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => Input::Tick,
             };
+            if let Input::SnapshotWritten(written) = input {
+                if let Err(error) = self.on_snapshot_written(written) {
+                    tracing::error!(%error, "stopping the node");
+                    self.fail_everything("the node stopped after a storage failure");
+                    return Err(error);
+                }
+                continue;
+            }
             if !self.take_input(input) || !self.drain_queued_inputs() {
                 self.fail_everything("the node is shutting down");
                 return Ok(());
@@ -159,7 +207,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     /// Returns false when the loop must stop.
     fn take_input(&mut self, input: Input) -> bool {
         match input {
-            Input::Tick => true,
+            Input::Tick | Input::SnapshotWritten(_) => true,
             Input::Closed | Input::Client(ClientRequest::Shutdown) => false,
             Input::Client(request) => {
                 self.on_client_request(request);
@@ -434,9 +482,95 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             }
             self.send_raft(after_persist);
             let reads = std::mem::take(&mut ready.reads);
+            let snapshot_to_install = ready.snapshot_to_install.take();
+            let snapshot_due = ready.snapshot_due;
             self.apply(ready);
+            if let Some(snapshot) = snapshot_to_install {
+                self.install_snapshot(snapshot)?;
+            }
+            if snapshot_due {
+                self.start_snapshot();
+            }
             self.on_reads_ready(reads);
         }
+    }
+
+    /// Snapshots the state machine (an O(1) clone of its persistent maps) and encodes and
+    /// writes it on a blocking task, so the loop goes on applying meanwhile.
+    fn start_snapshot(&mut self) {
+        if self.snapshot_task.is_some() {
+            return;
+        }
+        let image = self.machine.snapshot();
+        let meta = match self.raft.snapshot_meta(self.machine.applied_index()) {
+            Ok(meta) => meta,
+            Err(error) => {
+                tracing::warn!(%error, "cannot describe a snapshot now");
+                return;
+            }
+        };
+        let writer = self.store.snapshot_writer();
+        let (sender, receiver) = oneshot::channel();
+        spawn_off_loop(move || {
+            let snapshot = Snapshot { meta, data: Bytes::from(image.encode()) };
+            let _ = sender.send(writer(&snapshot).map(|()| snapshot));
+        });
+        self.snapshot_task = Some(receiver);
+    }
+
+    /// The snapshot task finished: the engine and the store compact the log behind it.
+    fn on_snapshot_written(&mut self, written: Result<Snapshot, String>) -> Result<(), NodeError> {
+        self.snapshot_task = None;
+        let snapshot = written.map_err(|error| NodeError::Storage(format!("writing a snapshot: {error}")))?;
+        let index = snapshot.meta.index;
+        if let Err(error) = self.raft.on_snapshot_saved(snapshot.clone()) {
+            tracing::warn!(%error, index, "the engine refused the snapshot just written");
+            return Ok(());
+        }
+        let first_kept_index = self.raft.log().first_index();
+        self.store.snapshot_saved(&snapshot.meta, first_kept_index).map_err(NodeError::Storage)?;
+        self.metrics.record_snapshot_saved(snapshot.data.len());
+        tracing::info!(index, bytes = snapshot.data.len(), first_kept_index, "snapshot saved, log compacted");
+        if let Some(observer) = &self.observer {
+            observer.snapshot_saved(&self.raft, &snapshot, first_kept_index - 1);
+        }
+        Ok(())
+    }
+
+    /// A snapshot from the leader: decoded and checked first (data that does not decode is
+    /// refused, and the leader sends it again), made durable, then the state machine is
+    /// replaced. Writes proposed here at indexes the snapshot covers are submitted again:
+    /// their sessions make a write that did apply answer with its first reply.
+    fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), NodeError> {
+        let index = snapshot.meta.index;
+        let machine = match crate::state::Snapshot::decode(&snapshot.data)
+            .map_err(|error| error.to_string())
+            .and_then(|image| StateMachine::restore(image).map_err(|error| error.to_string()))
+        {
+            Ok(machine) => machine,
+            Err(error) => {
+                tracing::warn!(%error, index, "refused a snapshot from the leader");
+                let _ = self.raft.on_snapshot_rejected(index);
+                return Ok(());
+            }
+        };
+        let remove_older = self.snapshot_task.is_none();
+        self.store.install_snapshot(&snapshot, remove_older).map_err(NodeError::Storage)?;
+        self.machine = machine;
+        self.raft.on_snapshot_installed(index).expect("installing the snapshot the engine handed out");
+        self.metrics.record_snapshot_installed(snapshot.data.len());
+        tracing::info!(index, bytes = snapshot.data.len(), "snapshot from the leader installed");
+        if let Some(observer) = &self.observer {
+            observer.snapshot_installed(&self.raft, &snapshot);
+        }
+        let covered: Vec<Index> = self.pending.proposed_writes.range(..=index).map(|(&index, _)| index).collect();
+        for covered_index in covered {
+            if let Some((_, write)) = self.pending.proposed_writes.remove(&covered_index) {
+                self.pending.waiting_writes.push_back(write);
+            }
+        }
+        self.serve_applied_reads();
+        Ok(())
     }
 
     fn send_raft(&self, messages: Vec<engine::Message>) {
@@ -554,6 +688,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             last_log_index: log.last_index(),
             log_entries: log.entries().len() as u64,
             voters: self.raft.membership().voters.iter().copied().collect(),
+            snapshot_index: log.snapshot_index(),
+            snapshots_saved: self.metrics.snapshot().snapshots_saved,
+            snapshots_installed: self.metrics.snapshot().snapshots_installed,
         }
     }
 

@@ -22,7 +22,7 @@ use engine::{NodeId, PersistedState, Raft};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use api::{Backend, NodeStatus, ReadError, ReadMode, WriteError};
-pub use driver::{ClientRequest, LogStore, LoopConfig, NodeError, PeerSender};
+pub use driver::{ClientRequest, LogStore, LoopConfig, NodeError, PeerSender, SnapshotWriter};
 pub use metrics::{NodeMetrics, NodeMetricsSnapshot};
 pub use observer::NodeObserver;
 pub use peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
@@ -63,16 +63,18 @@ pub struct NodeHandle {
 /// is shut down or its storage fails.
 pub fn spawn<S: LogStore, P: PeerSender>(
     parts: NodeParts<S, P>,
-) -> Result<(NodeHandle, tokio::task::JoinHandle<Result<(), NodeError>>), engine::InitError> {
+) -> Result<(NodeHandle, tokio::task::JoinHandle<Result<(), NodeError>>), StartError> {
     let now_ms = parts.clock.now_ms();
     let recovered = parts.observer.as_ref().map(|_| parts.persisted.clone());
+    let recovered_snapshot = parts.persisted.snapshot.clone();
     let raft = Raft::new(parts.id, parts.raft_config, parts.persisted, parts.seed, now_ms)?;
     if let (Some(observer), Some(recovered)) = (&parts.observer, &recovered) {
         observer.started(&raft, recovered);
     }
     let (requests_sender, requests) = mpsc::channel(64 * 1024);
-    // The state machine lives in memory: it is rebuilt by applying the log from the start.
-    let machine = StateMachine::new(parts.limits);
+    // The state machine lives in memory: it restarts from the latest snapshot (or empty) and
+    // is rebuilt by applying the log after it.
+    let machine = restore_machine(parts.limits, recovered_snapshot.as_ref())?;
     let placeholder = NodeStatus {
         id: parts.id,
         role: raft.role(),
@@ -83,6 +85,9 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         last_log_index: raft.log().last_index(),
         log_entries: raft.log().entries().len() as u64,
         voters: raft.membership().voters.iter().copied().collect(),
+        snapshot_index: raft.log().snapshot_index(),
+        snapshots_saved: 0,
+        snapshots_installed: 0,
     };
     let (status_sender, status) = watch::channel(placeholder);
     let metrics = Arc::new(NodeMetrics::default());
@@ -99,9 +104,27 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         pending: Pending { next_forward_id: first_forward_id(), ..Pending::default() },
         metrics: Arc::clone(&metrics),
         observer: parts.observer,
+        snapshot_task: None,
     };
     let task = tokio::spawn(driver.run());
     Ok((NodeHandle { requests: requests_sender, status, metrics }, task))
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Engine(#[from] engine::InitError),
+    #[error("the snapshot at index {index} cannot be restored: {message}")]
+    Snapshot { index: engine::Index, message: String },
+}
+
+fn restore_machine(limits: Limits, snapshot: Option<&engine::Snapshot>) -> Result<StateMachine, StartError> {
+    let Some(snapshot) = snapshot else { return Ok(StateMachine::new(limits)) };
+    let index = snapshot.meta.index;
+    let image = crate::state::Snapshot::decode(&snapshot.data)
+        .map_err(|error| StartError::Snapshot { index, message: error.to_string() })?;
+    StateMachine::restore(image).map_err(|error| StartError::Snapshot { index, message: error.to_string() })
 }
 
 /// Where this run's forward ids start: the wall clock in nanoseconds (see

@@ -6,7 +6,7 @@
 //! reached through a static, so every simulated node reports to the observer of its own world
 //! and a production node, which has none, pays one `Option` check per event.
 
-use engine::{Entry, HardState, Message, PersistedState, Raft};
+use engine::{Entry, HardState, Index, Message, PersistedState, Raft, Snapshot};
 
 /// Receives a node's events, in the order they happen. Every method is called from the node
 /// loop with the loop's state as it is at that point; implementations must be quick and must
@@ -23,6 +23,12 @@ pub trait NodeObserver: std::fmt::Debug + Send + Sync + 'static {
 
     /// Committed entries are applied to the state machine, in this order.
     fn applied(&self, raft: &Raft, entries: &[Entry]);
+
+    /// The node's own snapshot is durable; durable entries up to `compacted_to` may be gone.
+    fn snapshot_saved(&self, raft: &Raft, snapshot: &Snapshot, compacted_to: Index);
+
+    /// A snapshot from the leader is durable and the state machine was restored from it.
+    fn snapshot_installed(&self, raft: &Raft, snapshot: &Snapshot);
 
     /// The loop finished a turn: the role, term, commit and log are settled for now.
     fn turn_ended(&self, raft: &Raft);

@@ -76,6 +76,18 @@ pub enum StoreError {
     /// must stop and recover from disk after a restart, never retry.
     #[error("Raft store write failed, the store is unusable until the node restarts: {0}")]
     Write(#[from] WalWriteError),
+    /// The latest snapshot file is damaged or unreadable: the node refuses to start, since
+    /// the log before it may be gone.
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::storage::SnapshotFileError),
+    /// The snapshot file is intact but its metadata does not decode or does not match its name.
+    #[error("snapshot file {path} has unusable metadata: {message}")]
+    SnapshotMeta {
+        /// The snapshot file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// `persist` was handed a batch that breaks the Ready contract; nothing was written.
     #[error("invalid batch refused, nothing written: {0}")]
     InvalidBatch(LogDefect),

@@ -52,15 +52,29 @@
 //! a panic. A data directory with an identity file but no complete batch was interrupted
 //! while bootstrapping, before anything was acknowledged, and is bootstrapped again.
 //!
-//! # Compaction
+//! # Snapshots and compaction
 //!
-//! Not yet: [`engine::PersistedState`] must hold the log from index 1 until snapshots
-//! exist, so no segment can be dropped. The store already keeps, per entry, the WAL
-//! sequence of the batch that wrote it ([`RaftStore::batch_sequence_at`]). A later
-//! `compact(through_index)` will call [`Wal::remove_segments_before`] with the batch
-//! sequence of entry `through_index + 1` (or of the last batch, if there is none), which
-//! keeps batches whole and keeps the latest hard state record; replay will then have to
-//! start from the snapshot's index instead of 1.
+//! Snapshots live beside the WAL in `snapshots/` ([`crate::storage::snapshot_file`]: one
+//! file per snapshot, checksummed, written to a temporary name, synced and renamed). The
+//! file's metadata is the postcard-encoded [`engine::SnapshotMeta`]; its data is the state
+//! machine's image, opaque here.
+//!
+//! - **The node's own snapshot** is written by [`write_snapshot_file`] (off the node loop,
+//!   on its own disk handle). Then [`RaftStore::snapshot_saved`] moves the log's base to it
+//!   and removes every WAL segment all of whose records come before the batch that wrote
+//!   the first entry the engine still keeps, and every older snapshot file. Batches stay
+//!   whole, and the latest hard state record, which closes the newest batch, always stays.
+//! - **A snapshot from the leader** is installed by [`RaftStore::install_snapshot`]: the
+//!   file first, then a batch of a snapshot record (type 3) and a hard state record, synced.
+//!   On replay the snapshot record applies the engine's rule: entries after the snapshot
+//!   stay if the log held its last entry, otherwise the log restarts empty after it. Then
+//!   every segment before the snapshot record goes.
+//!
+//! Recovery loads the newest snapshot file (a damaged one is an error: the log before it may
+//! be gone, so there is nothing to fall back to), replays the WAL onto a log that starts
+//! after it (the first surviving batches may start before it), and applies the same rule
+//! once more: if the WAL does not hold the snapshot's last entry (a crash after the file was
+//! written and before the snapshot record), a snapshot record is written now.
 //!
 //! # Failure
 //!
@@ -80,25 +94,29 @@ mod tests;
 
 use std::sync::Arc;
 
-use engine::{Entry, HardState, Index, Membership, PersistedState};
+use engine::{Entry, HardState, Index, Membership, PersistedState, Snapshot, SnapshotMeta};
 
 pub use error::{LogDefect, StoreError};
 pub use identity::{read_identity, write_identity, Identity, DATA_FORMAT_VERSION, IDENTITY_PATH};
 pub use metrics::{StorageMetrics, StorageMetricsSnapshot, SYNC_DURATION_BUCKET_BOUNDS_MICROS};
 
 use identity::establish_identity;
-use records::{encode_entries, encode_hard_state, HardStateRecord, RECORD_TYPE_ENTRIES, RECORD_TYPE_HARD_STATE};
-use replay::replay;
+use records::{
+    encode_entries, encode_hard_state, encode_snapshot_record, HardStateRecord, SnapshotRecord, RECORD_TYPE_ENTRIES,
+    RECORD_TYPE_HARD_STATE, RECORD_TYPE_SNAPSHOT,
+};
+use replay::{replay, reset_to_snapshot};
 use shape::LogShape;
 
 use crate::storage::record::framed_size_bytes;
 use crate::storage::segment::RECORD_PAYLOAD_SIZE_BYTES_MAX;
-use crate::storage::{Disk, TornTail, Wal, WalConfig};
+use crate::storage::{load_latest_snapshot, remove_snapshots_before, Disk, TornTail, Wal, WalConfig};
 
 /// What [`RaftStore::open`] recovered, for the node to start from and to log.
 #[derive(Debug)]
 pub struct Recovered {
-    /// The hard state and the log, contiguous from index 1; `applied_index` is 0.
+    /// The hard state, the latest snapshot and the log after it; `applied_index` is the
+    /// snapshot's index (0 without one).
     pub state: PersistedState,
     /// The torn tail the WAL cut off, if any.
     pub torn_tail: Option<TornTail>,
@@ -142,22 +160,33 @@ impl<D: Disk> RaftStore<D> {
     ) -> Result<(Self, Recovered), StoreError> {
         // Before the WAL is opened: its recovery writes, and must not touch another node's log.
         establish_identity(&mut disk, &identity)?;
+        let snapshot = load_snapshot(&disk)?;
+        let base = snapshot.as_ref().map(|snapshot| (snapshot.meta.index, snapshot.meta.term));
         let (wal, recovery) = Wal::open(disk, wal_config)?;
-        let replayed = replay(&recovery.records, &wal.segment_paths())?;
+        let mut replayed = replay(&recovery.records, &wal.segment_paths(), base)?;
         let mut store = RaftStore {
             wal,
-            shape: replayed.shape,
+            shape: replayed.shape.clone(),
             entries_record_size_bytes_max: RECORD_PAYLOAD_SIZE_BYTES_MAX as usize,
             metrics: Arc::default(),
             unsynced_hard_state: None,
         };
+        if let Some((index, term)) = base {
+            if !replayed.shape.holds(index, term) {
+                // The snapshot was installed but its record never made it: write it now.
+                store.append_snapshot_record(index, term)?;
+                reset_to_snapshot(&mut replayed, index, term);
+            }
+            // The engine starts from the snapshot; entries it covers are not needed.
+            replayed.entries.retain(|entry| entry.index > index);
+        }
         let mut state = PersistedState {
             hard_state: store.shape.hard_state(),
-            snapshot: None,
+            snapshot,
             entries: replayed.entries,
-            applied_index: 0,
+            applied_index: base.map_or(0, |(index, _)| index),
         };
-        let bootstrapped = replayed.batches == 0;
+        let bootstrapped = replayed.batches == 0 && base.is_none();
         if bootstrapped {
             state = PersistedState::bootstrap(membership);
             store.persist(Some(state.hard_state), &state.entries)?;
@@ -205,6 +234,58 @@ impl<D: Disk> RaftStore<D> {
         self.append_batch(batch.records)?;
         self.unsynced_hard_state = Some(hard_state);
         Ok(())
+    }
+
+    /// The node's own snapshot, written with [`write_snapshot_file`], covers `meta`: the log's
+    /// base moves to it, WAL segments before the batch holding `first_kept_index` are removed
+    /// (the engine keeps entries from there on), and so are older snapshot files.
+    /// A snapshot older than the latest (one installed from the leader meanwhile) is ignored.
+    pub fn snapshot_saved(&mut self, meta: &SnapshotMeta, first_kept_index: Index) -> Result<(), StoreError> {
+        if meta.index <= self.shape.snapshot_index() {
+            return Ok(());
+        }
+        self.shape.reset_to_snapshot(meta.index, meta.term);
+        if let Some(sequence) = self.shape.batch_sequence_at(first_kept_index) {
+            self.wal.remove_segments_before(sequence)?;
+        }
+        remove_snapshots_before(self.wal.disk_mut(), meta.index)?;
+        Ok(())
+    }
+
+    /// Installs a snapshot from the leader: the file, then a synced snapshot record, then
+    /// the WAL segments before it are removed, and with `remove_older` older snapshot files
+    /// (not while the node writes one of its own, whose temporary file would go too). Once
+    /// this returns the engine may be told (`on_snapshot_installed`).
+    pub fn install_snapshot(&mut self, snapshot: &Snapshot, remove_older: bool) -> Result<(), StoreError> {
+        write_snapshot_file(self.wal.disk_mut(), snapshot)?;
+        let (index, term) = (snapshot.meta.index, snapshot.meta.term);
+        // Entries after the snapshot stay if the log holds its last entry: keep their batches.
+        let suffix_sequence = self.shape.holds(index, term).then(|| self.shape.batch_sequence_at(index + 1)).flatten();
+        let record_sequence = self.append_snapshot_record(index, term)?;
+        self.wal.remove_segments_before(suffix_sequence.unwrap_or(record_sequence))?;
+        if remove_older {
+            remove_snapshots_before(self.wal.disk_mut(), snapshot.meta.index)?;
+        }
+        Ok(())
+    }
+
+    /// Appends and syncs a snapshot record and a hard state record after it (whose commit
+    /// index the snapshot raises), and applies the snapshot to the log's shape. Returns the
+    /// snapshot record's sequence.
+    fn append_snapshot_record(&mut self, index: Index, term: engine::Term) -> Result<u64, StoreError> {
+        let mut hard_state = self.unsynced_hard_state.unwrap_or(self.shape.hard_state());
+        hard_state.commit_index = hard_state.commit_index.max(index);
+        let record = encode_snapshot_record(&SnapshotRecord { index, term });
+        let sequence = self.wal.append(RECORD_TYPE_SNAPSHOT, &record)?;
+        self.metrics.record_wal_bytes(framed_size_bytes(record.len()));
+        let closing = encode_hard_state(&HardStateRecord { hard_state, entries_records: 0 });
+        self.wal.append(RECORD_TYPE_HARD_STATE, &closing)?;
+        self.metrics.record_wal_bytes(framed_size_bytes(closing.len()));
+        self.wal.sync()?;
+        self.unsynced_hard_state = None;
+        self.shape.reset_to_snapshot(index, term);
+        self.shape.apply_hard_state(hard_state);
+        Ok(sequence)
     }
 
     /// Checks a batch and encodes its records, writing nothing.
@@ -268,8 +349,34 @@ impl<D: Disk> RaftStore<D> {
         &self.wal
     }
 
+    /// The disk, for writing snapshot files beside the WAL.
+    pub fn disk(&self) -> &D {
+        self.wal.disk()
+    }
+
     /// Gives the disk back, dropping anything not yet synced.
     pub fn into_disk(self) -> D {
         self.wal.into_disk()
     }
+}
+
+/// Writes `snapshot` durably as a snapshot file (see [`crate::storage::snapshot_file`]). Safe
+/// to call on another handle of the store's disk while the store goes on writing its WAL.
+pub fn write_snapshot_file<D: Disk>(disk: &mut D, snapshot: &Snapshot) -> Result<(), StoreError> {
+    let meta = postcard::to_allocvec(&snapshot.meta).expect("snapshot metadata always serializes");
+    crate::storage::write_snapshot(disk, snapshot.meta.index, snapshot.meta.term, &meta, &snapshot.data)?;
+    Ok(())
+}
+
+/// Loads the newest snapshot file, if any, and decodes its metadata.
+fn load_snapshot<D: Disk>(disk: &D) -> Result<Option<Snapshot>, StoreError> {
+    let Some(stored) = load_latest_snapshot(disk)? else { return Ok(None) };
+    let path = crate::storage::snapshot_file::snapshot_path(stored.index, stored.term);
+    let meta: SnapshotMeta = postcard::from_bytes(&stored.meta)
+        .map_err(|error| StoreError::SnapshotMeta { path: path.clone(), message: error.to_string() })?;
+    if (meta.index, meta.term) != (stored.index, stored.term) {
+        let message = format!("names {}/{} but the file is {}/{}", meta.index, meta.term, stored.index, stored.term);
+        return Err(StoreError::SnapshotMeta { path, message });
+    }
+    Ok(Some(Snapshot { meta, data: stored.data }))
 }

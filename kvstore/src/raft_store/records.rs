@@ -4,6 +4,8 @@
 //! type  name        payload
 //! 1     entries     one or more postcard-encoded engine::Entry, back to back, no count
 //! 2     hard state  postcard HardStateRecord { hard_state: engine::HardState, entries_records: u32 }
+//! 3     snapshot    postcard SnapshotRecord { index, term }: a snapshot covering (index, term)
+//!                   was installed; entries after it stay only if the log held that entry
 //! ```
 //!
 //! Entries are encoded back to back rather than as a postcard `Vec` so that a large batch
@@ -19,6 +21,29 @@ pub(super) const RECORD_TYPE_ENTRIES: u8 = 1;
 
 /// Record type of the hard state record that closes every batch.
 pub(super) const RECORD_TYPE_HARD_STATE: u8 = 2;
+
+/// Record type of a snapshot installed from the leader, which replaces the log before it.
+pub(super) const RECORD_TYPE_SNAPSHOT: u8 = 3;
+
+/// The payload of a snapshot record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SnapshotRecord {
+    pub(super) index: engine::Index,
+    pub(super) term: engine::Term,
+}
+
+pub(super) fn encode_snapshot_record(record: &SnapshotRecord) -> Vec<u8> {
+    postcard::to_allocvec(record).expect("a snapshot record always serializes into a Vec")
+}
+
+pub(super) fn decode_snapshot_record(payload: &[u8]) -> Result<SnapshotRecord, LogDefect> {
+    let (record, rest) = postcard::take_from_bytes(payload).map_err(|error| undecodable("snapshot", error))?;
+    if !rest.is_empty() {
+        let message = format!("{} trailing bytes", rest.len());
+        return Err(LogDefect::Undecodable { record: "snapshot", message });
+    }
+    Ok(record)
+}
 
 /// The payload of a hard state record: the hard state in force after its batch, and how
 /// many entries records immediately before it belong to the same batch.

@@ -1,10 +1,13 @@
 //! Replay: turning the WAL's recovered records back into the durable Raft log, batch by
 //! batch, checking every rule a batch had to keep when it was written.
 
-use engine::{Entry, Index};
+use engine::{Entry, Index, Term};
 
 use super::error::{LogDefect, StoreError};
-use super::records::{decode_entries, decode_hard_state, RECORD_TYPE_ENTRIES, RECORD_TYPE_HARD_STATE};
+use super::records::{
+    decode_entries, decode_hard_state, decode_snapshot_record, RECORD_TYPE_ENTRIES, RECORD_TYPE_HARD_STATE,
+    RECORD_TYPE_SNAPSHOT,
+};
 use super::shape::LogShape;
 use crate::storage::segment::parse_segment_name;
 use crate::storage::Record;
@@ -30,8 +33,21 @@ struct Pending {
 
 /// Replays `records`, in sequence order. `segment_paths` (oldest first) name the file of a
 /// bad record in errors.
-pub(super) fn replay(records: &[Record], segment_paths: &[String]) -> Result<Replayed, StoreError> {
+/// Replays `records` onto a log that starts after `snapshot` (the latest snapshot's index and
+/// term), if there is one. After compaction the first batches may start before it.
+pub(super) fn replay(
+    records: &[Record],
+    segment_paths: &[String],
+    snapshot: Option<(Index, Term)>,
+) -> Result<Replayed, StoreError> {
     let mut replayed = Replayed::default();
+    // Compaction removes whole segments, so the first one left may begin with the tail of a
+    // batch whose start was removed: its hard state record finds fewer entries records than
+    // it declares. Only there is that not corruption.
+    let mut compacted_head = records.first().is_some_and(|record| record.sequence > 1);
+    if let Some((index, term)) = snapshot {
+        replayed.shape = LogShape::after_snapshot(index, term);
+    }
     let mut pending: Vec<Pending> = Vec::new();
     for record in records {
         let corrupt = |defect| corrupt_at(segment_paths, record.sequence, defect);
@@ -40,9 +56,20 @@ pub(super) fn replay(records: &[Record], segment_paths: &[String]) -> Result<Rep
                 let entries = decode_entries(&record.payload).map_err(corrupt)?;
                 pending.push(Pending { sequence: record.sequence, entries });
             }
+            RECORD_TYPE_HARD_STATE if compacted_head && is_short(&pending, record) => {
+                replayed.abandoned_records += std::mem::take(&mut pending).len();
+                compacted_head = false;
+            }
             RECORD_TYPE_HARD_STATE => {
+                compacted_head = false;
                 let result = close_batch(&mut replayed, &mut pending, record);
                 result.map_err(|(sequence, defect)| corrupt_at(segment_paths, sequence, defect))?;
+            }
+            RECORD_TYPE_SNAPSHOT => {
+                let installed = decode_snapshot_record(&record.payload).map_err(corrupt)?;
+                // Entries records before it without their hard state never completed.
+                replayed.abandoned_records += std::mem::take(&mut pending).len();
+                reset_to_snapshot(&mut replayed, installed.index, installed.term);
             }
             record_type => return Err(corrupt(LogDefect::UnknownRecordType { record_type })),
         }
@@ -56,6 +83,11 @@ pub(super) fn replay(records: &[Record], segment_paths: &[String]) -> Result<Rep
 /// Applies the batch a hard state record closes: its entries records, then its hard state.
 /// Pending entries records before the batch belong to one that was abandoned. A defect
 /// comes with the sequence of the record that has it.
+/// Whether the hard state record `record` declares more entries records than are pending.
+fn is_short(pending: &[Pending], record: &Record) -> bool {
+    decode_hard_state(&record.payload).is_ok_and(|closing| closing.entries_records as usize > pending.len())
+}
+
 fn close_batch(replayed: &mut Replayed, pending: &mut Vec<Pending>, record: &Record) -> Result<(), (u64, LogDefect)> {
     let at_closing = |defect| (record.sequence, defect);
     let closing = decode_hard_state(&record.payload).map_err(at_closing)?;
@@ -81,9 +113,22 @@ fn close_batch(replayed: &mut Replayed, pending: &mut Vec<Pending>, record: &Rec
 
 /// Replaces everything from the first of `entries` on; they were checked to start within
 /// the log or right after it.
+/// Applies a snapshot to the replayed log by the engine's rule: entries after `(index, term)`
+/// stay if the log held that entry, otherwise the log restarts empty after it.
+pub(super) fn reset_to_snapshot(replayed: &mut Replayed, index: Index, term: Term) {
+    if replayed.shape.holds(index, term) {
+        replayed.entries.retain(|entry| entry.index > index);
+    } else {
+        replayed.entries.clear();
+    }
+    replayed.shape.reset_to_snapshot(index, term);
+}
+
+/// Replaces the log from the first of `entries` on; the log may start after index 1.
 fn replace_suffix(log: &mut Vec<Entry>, entries: &[Entry]) {
-    let first_index: Index = entries.first().map_or(1, |entry| entry.index);
-    let kept = usize::try_from(first_index - 1).expect("a checked index fits in memory");
+    let Some(first_index) = entries.first().map(|entry| entry.index) else { return };
+    let log_start = log.first().map_or(first_index, |entry| entry.index);
+    let kept = usize::try_from(first_index.saturating_sub(log_start)).expect("a checked index fits in memory");
     log.truncate(kept);
     log.extend_from_slice(entries);
 }

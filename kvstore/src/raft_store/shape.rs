@@ -47,9 +47,43 @@ pub(super) struct LogShape {
     hard_state: HardState,
     terms: Runs<Term>,
     batch_sequences: Runs<u64>,
+    /// The latest snapshot's last index and term (`(0, 0)`: none). The log holds entries from
+    /// `first_index` on; the entry at the base is known by its term even when not held.
+    base_index: Index,
+    base_term: Term,
+    first_index: Index,
 }
 
 impl LogShape {
+    /// The shape of a log that starts right after a snapshot covering `(index, term)`.
+    pub(super) fn after_snapshot(index: Index, term: Term) -> Self {
+        LogShape { last_index: index, base_index: index, base_term: term, first_index: index + 1, ..Self::default() }
+    }
+
+    /// A snapshot covering `(index, term)` became the latest: entries after it stay if the
+    /// log holds that entry (they match), otherwise the log restarts empty after it.
+    pub(super) fn reset_to_snapshot(&mut self, index: Index, term: Term) {
+        let holds = index <= self.last_index && self.term_at(index) == Some(term);
+        if !holds {
+            self.terms = Runs::default();
+            self.batch_sequences = Runs::default();
+            self.last_index = index;
+        }
+        self.base_index = index;
+        self.base_term = term;
+        self.first_index = self.first_index.max(index + 1);
+    }
+
+    /// The latest snapshot's last index (0 without one).
+    pub(super) fn snapshot_index(&self) -> Index {
+        self.base_index
+    }
+
+    /// Whether the log holds the entry `(index, term)` (or has it as its snapshot base).
+    pub(super) fn holds(&self, index: Index, term: Term) -> bool {
+        index <= self.last_index && self.term_at(index) == Some(term)
+    }
+
     pub(super) fn last_index(&self) -> Index {
         self.last_index
     }
@@ -63,7 +97,10 @@ impl LogShape {
         if index == 0 || index > self.last_index {
             return None;
         }
-        self.terms.value_at(index)
+        if index < self.first_index.max(1) {
+            return (index == self.base_index).then_some(self.base_term);
+        }
+        self.terms.value_at(index).or((index == self.base_index).then_some(self.base_term))
     }
 
     /// The WAL sequence of the first record of the batch that wrote the entry at `index`.
@@ -105,6 +142,8 @@ impl LogShape {
         }
         self.batch_sequences.extend(first.index, batch_sequence);
         self.last_index = last.index;
+        // Recovery after compaction replays batches that start before the snapshot.
+        self.first_index = self.first_index.min(first.index).max(1);
     }
 
     /// Checks that `next` may follow the current hard state once the log ends at

@@ -192,7 +192,8 @@ pub(super) fn raft_lines(status: &NodeStatus) -> String {
     let voters: Vec<String> = status.voters.iter().map(u64::to_string).collect();
     format!(
         "# Raft\r\nnode_id:{}\r\nrole:{}\r\nterm:{}\r\nleader_id:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
-         last_log_index:{}\r\nlog_entries:{}\r\nvoters:{}\r\n",
+         last_log_index:{}\r\nlog_entries:{}\r\nvoters:{}\r\nsnapshot_index:{}\r\nsnapshots_saved:{}\r\n\
+         snapshots_installed:{}\r\n",
         status.id,
         role_name(status.role),
         status.term,
@@ -202,6 +203,9 @@ pub(super) fn raft_lines(status: &NodeStatus) -> String {
         status.last_log_index,
         status.log_entries,
         voters.join(","),
+        status.snapshot_index,
+        status.snapshots_saved,
+        status.snapshots_installed,
     )
 }
 
@@ -230,6 +234,9 @@ mod tests {
             last_log_index: 12,
             log_entries: 12,
             voters: vec![1, 2, 3],
+            snapshot_index: 0,
+            snapshots_saved: 0,
+            snapshots_installed: 0,
         };
         let lines = raft_lines(&status);
         assert!(lines.contains("\r\nrole:candidate\r\n"));

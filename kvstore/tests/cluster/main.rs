@@ -8,6 +8,10 @@
 //! - `identity`: a data directory refuses to serve another node or cluster.
 //! - `read_modes`: linearizable, lease and follower reads through every node.
 //! - `shutdown`: SIGTERM ends a node cleanly and promptly.
+//! - `snapshot`: a node that missed compacted entries installs the leader's snapshot.
+//!
+//! Every node snapshots every few dozen entries, so every test also compacts and recovers
+//! from snapshots.
 //!
 //! `support` starts and stops the processes; `client` is a small blocking RESP client;
 //! `wal_file` reads the WAL's record framing, to damage a segment precisely.
@@ -23,5 +27,6 @@ mod identity;
 mod read_modes;
 mod session;
 mod shutdown;
+mod snapshot;
 mod support;
 mod wal_file;

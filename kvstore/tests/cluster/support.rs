@@ -22,6 +22,7 @@ pub const HEARTBEAT_INTERVAL_MS: u64 = 50;
 pub const ELECTION_TIMEOUT_MS_MIN: u64 = 300;
 pub const ELECTION_TIMEOUT_MS_MAX: u64 = 600;
 /// A request stuck behind a dead leader fails after this, so the test can retry it.
+const SNAPSHOT_ENTRIES: u64 = 50;
 const REQUEST_TIMEOUT_MS: u64 = 2_000;
 
 /// Bound on anything that waits for the cluster: starting, electing, catching up, exiting.
@@ -244,6 +245,11 @@ impl Node {
             ("--election-timeout-ms-min", ELECTION_TIMEOUT_MS_MIN.to_string()),
             ("--election-timeout-ms-max", ELECTION_TIMEOUT_MS_MAX.to_string()),
             ("--request-timeout-ms", REQUEST_TIMEOUT_MS.to_string()),
+            // Snapshots every few dozen writes, so that every test also compacts logs and
+            // recovers from snapshots.
+            ("--snapshot-entries", SNAPSHOT_ENTRIES.to_string()),
+            ("--snapshot-trailing-entries", "10".to_string()),
+            ("--snapshot-chunk-bytes", "4096".to_string()),
         ];
         let value_of = |flag: &str, default: String| {
             overrides.iter().find(|(name, _)| *name == flag).map_or(default, |(_, value)| value.to_string())

@@ -62,6 +62,9 @@ impl Default for FakeState {
                 last_log_index: 0,
                 log_entries: 0,
                 voters: vec![1, 2, 3],
+                snapshot_index: 0,
+                snapshots_saved: 0,
+                snapshots_installed: 0,
             },
         }
     }

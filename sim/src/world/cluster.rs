@@ -102,6 +102,11 @@ pub struct Timing {
     pub election_timeout_ms_min: u64,
     pub election_timeout_ms_max: u64,
     pub request_timeout_ms: u64,
+    /// Snapshots every this many applied entries, sent in small chunks: so that runs compact
+    /// logs and send snapshots to nodes that fell behind (crashed, cut off, paused).
+    pub snapshot_entries: u64,
+    pub snapshot_trailing_entries: u64,
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Default for Timing {
@@ -111,6 +116,9 @@ impl Default for Timing {
             election_timeout_ms_min: 300,
             election_timeout_ms_max: 600,
             request_timeout_ms: 3000,
+            snapshot_entries: 64,
+            snapshot_trailing_entries: 8,
+            snapshot_chunk_bytes: 512,
         }
     }
 }
@@ -161,6 +169,9 @@ fn process_config(id: NodeId, node_count: u64, timing: Timing) -> ProcessConfig 
         election_timeout_ms_min: Some(timing.election_timeout_ms_min),
         election_timeout_ms_max: Some(timing.election_timeout_ms_max),
         request_timeout_ms: Some(timing.request_timeout_ms),
+        snapshot_entries: Some(timing.snapshot_entries),
+        snapshot_chunk_bytes: Some(timing.snapshot_chunk_bytes),
+        snapshot_trailing_entries: Some(timing.snapshot_trailing_entries),
         ..Default::default()
     };
     file.resolve().expect("the simulated configuration is valid")

@@ -89,6 +89,9 @@ pub struct RunOutcome {
     /// A fingerprint of the whole run: faults, every step the nodes reported (persists,
     /// applies, roles, terms, commits), and every operation with its times and result.
     pub trace_hash: u64,
+    /// Snapshots the nodes took of their own state machines, and installed from a leader.
+    pub snapshots_saved: u64,
+    pub snapshots_installed: u64,
 }
 
 /// Runs one seed to completion in a fresh simulated world.
@@ -127,6 +130,7 @@ async fn run_world(config: RunConfig) -> RunOutcome {
     oracle_failures.extend(cluster.observer.finish());
     let trace_hash = hash_trace(&nemesis.log, &history) ^ cluster.observer.trace_hash();
     let faults = nemesis.log;
+    let (snapshots_saved, snapshots_installed) = cluster.observer.snapshot_counts();
     RunOutcome {
         node_count: config.node_count,
         read_modes: config.workload.read_modes.clone(),
@@ -136,6 +140,8 @@ async fn run_world(config: RunConfig) -> RunOutcome {
         liveness_failures,
         oracle_failures,
         trace_hash,
+        snapshots_saved,
+        snapshots_installed,
     }
 }
 

@@ -5,6 +5,7 @@ mod basics;
 mod corruption;
 mod crashes;
 mod identity;
+mod snapshots;
 
 use bytes::Bytes;
 use engine::{Entry, EntryKind, HardState, Index, Membership, Term};
