@@ -38,6 +38,18 @@ impl Raft {
     }
 
     fn start_vote(&mut self) {
+        self.start_vote_round(false);
+    }
+
+    /// The leader handed over leadership ([`MessageBody::TimeoutNow`]): campaign at once,
+    /// without PreVote, asking voters to set leader stickiness aside.
+    pub(crate) fn on_timeout_now(&mut self) {
+        if self.core.may_campaign() && !matches!(self.role, RoleState::Leader(_)) {
+            self.start_vote_round(true);
+        }
+    }
+
+    fn start_vote_round(&mut self, leadership_transfer: bool) {
         let core = &mut self.core;
         core.term += 1;
         core.voted_for = Some(core.id);
@@ -45,7 +57,8 @@ impl Raft {
         core.reset_election_deadline();
         let (last_log_index, last_log_term) = (core.log.last_index(), core.log.last_term());
         for voter in core.other_voters() {
-            core.send(voter, core.term, MessageBody::VoteRequest { last_log_index, last_log_term });
+            let request = MessageBody::VoteRequest { last_log_index, last_log_term, leadership_transfer };
+            core.send(voter, core.term, request);
         }
         self.role = RoleState::Candidate(self.own_vote());
         if self.tally() == Tally::Won {
@@ -88,7 +101,7 @@ impl Raft {
     pub(crate) fn on_pre_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
         let next_term = self.core.term + 1;
         let RoleState::PreCandidate(votes) = &mut self.role else { return };
-        if !self.core.membership.contains(from) {
+        if !self.core.membership.is_voter(from) {
             return;
         }
         // A grant for an earlier round's term is not a grant for this one.
@@ -106,7 +119,7 @@ impl Raft {
 
     pub(crate) fn on_vote_response(&mut self, from: NodeId, granted: bool) {
         let RoleState::Candidate(votes) = &mut self.role else { return };
-        if !self.core.membership.contains(from) {
+        if !self.core.membership.is_voter(from) {
             return;
         }
         if granted {
@@ -125,13 +138,12 @@ impl Raft {
         let (RoleState::PreCandidate(votes) | RoleState::Candidate(votes)) = &self.role else {
             return Tally::Pending;
         };
-        let quorum = self.core.membership.quorum_size();
-        let count = |set: &std::collections::BTreeSet<NodeId>| {
-            set.iter().filter(|id| self.core.membership.contains(**id)).count()
-        };
-        if count(&votes.granted) >= quorum {
+        let membership = &self.core.membership;
+        // Lost once the rejections leave either half without a possible majority.
+        let could_win = membership.has_quorum(|id| !votes.rejected.contains(&id));
+        if membership.has_quorum(|id| votes.granted.contains(&id)) {
             Tally::Won
-        } else if count(&votes.rejected) >= quorum {
+        } else if !could_win {
             Tally::Lost
         } else {
             Tally::Pending

@@ -14,6 +14,44 @@ pub enum ProposeError {
     EntryTooLarge { size_bytes: usize, limit_bytes: usize },
     #[error("{uncommitted_bytes} bytes are waiting to commit, the limit is {limit_bytes}: retry later")]
     UncommittedLimitReached { uncommitted_bytes: usize, limit_bytes: usize },
+    #[error("leadership is being transferred: retry later")]
+    TransferInProgress,
+}
+
+/// Why [`crate::Raft::propose_conf_change`] refused a change. Nothing was appended.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfChangeError {
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader { leader_hint: Option<NodeId> },
+    #[error("another membership change is under way (or the leader has not committed in its term yet): retry once it is done")]
+    ChangeInProgress,
+    #[error("leadership is being transferred: retry later")]
+    TransferInProgress,
+    #[error("node id 0 is reserved")]
+    ZeroNodeId,
+    #[error("node {id} is already a member")]
+    AlreadyMember { id: NodeId },
+    #[error("node {id} is not a learner: add it as a learner first")]
+    NotALearner { id: NodeId },
+    #[error("learner {id} has not caught up with the log yet: retry when it has")]
+    LearnerBehind { id: NodeId },
+    #[error("node {id} is the last voter: a cluster needs one")]
+    LastVoter { id: NodeId },
+    #[error("node {id} is not a member")]
+    UnknownNode { id: NodeId },
+}
+
+/// Why [`crate::Raft::transfer_leadership`] did not start a transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TransferError {
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader { leader_hint: Option<NodeId> },
+    #[error("this node already leads")]
+    AlreadyLeader,
+    #[error("node {id} is not a voter")]
+    NotAVoter { id: NodeId },
+    #[error("a leadership transfer is already under way")]
+    TransferInProgress,
 }
 
 /// Why [`crate::Raft::step`] dropped a message. The engine's state is unchanged; the driver

@@ -30,13 +30,16 @@ impl Raft {
 
     fn check_role(&self) {
         let core = &self.core;
+        let membership = &core.membership;
+        assert!(membership.learners.is_disjoint(&membership.all_voters()), "a learner is not also a voter");
+        assert!(!membership.is_joint() || !membership.voters.is_empty(), "a joint configuration has new voters");
         match &self.role {
             RoleState::Leader(leader) => {
                 assert_eq!(core.voted_for, Some(core.id), "a leader voted for itself");
                 assert_eq!(core.leader_id, Some(core.id), "a leader knows it leads");
                 assert_eq!(core.log.last_term(), core.term, "a leader's log ends in its own term");
                 let followers: Vec<_> = leader.progress.keys().copied().collect();
-                assert_eq!(followers, core.other_voters(), "a leader tracks exactly the other voters");
+                assert_eq!(followers, core.other_members(), "a leader tracks exactly the other members");
                 for progress in leader.progress.values() {
                     assert!(progress.match_index < progress.next_index, "next index is past the match");
                     assert!(progress.match_index <= core.log.last_index(), "follower matches past the log");

@@ -37,6 +37,7 @@ mod election;
 mod error;
 mod invariants;
 mod log;
+mod membership;
 mod message;
 mod progress;
 mod raft;
@@ -51,7 +52,10 @@ mod types;
 pub mod testkit;
 
 pub use config::{Config, ConfigError};
-pub use error::{ApplyError, CampaignError, InitError, ProposeError, ReadError, SnapshotError, StepError};
+pub use error::{
+    ApplyError, CampaignError, ConfChangeError, InitError, ProposeError, ReadError, SnapshotError, StepError,
+    TransferError,
+};
 pub use log::RaftLog;
 pub use message::{AppendOutcome, Message, MessageBody};
 pub use progress::{Progress, ReplicationState, SnapshotTransfer};
@@ -59,5 +63,6 @@ pub use raft::Raft;
 pub use read::{ReadId, ReadState};
 pub use ready::Ready;
 pub use types::{
-    Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Snapshot, SnapshotMeta, Term,
+    ConfChange, Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Snapshot, SnapshotMeta,
+    Term,
 };

@@ -125,11 +125,12 @@ impl RaftLog {
         self.persist_handed_out_from
     }
 
-    /// The term of the entry at `index`; index 0 has term 0, and the snapshot's index its
-    /// term. `None` past the end of the log, and before it where entries were compacted.
+    /// The term of the entry at `index`; index 0 has term 0 (until compaction), and the
+    /// snapshot's index its term. `None` past the end of the log, and before it where entries were compacted.
     pub fn term(&self, index: Index) -> Option<Term> {
         if index == 0 {
-            return Some(0);
+            // "Before the log" matches only while the log still starts at index 1.
+            return (self.offset == 0).then_some(0);
         }
         if index == self.base_index {
             return Some(self.base_term);

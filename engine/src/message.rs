@@ -26,9 +26,12 @@ pub enum MessageBody {
     PreVoteResponse {
         granted: bool,
     },
+    /// A real vote. With `leadership_transfer`, the leader asked the candidate to take over
+    /// (see [`MessageBody::TimeoutNow`]): voters grant it even while they hear from that leader.
     VoteRequest {
         last_log_index: Index,
         last_log_term: Term,
+        leadership_transfer: bool,
     },
     VoteResponse {
         granted: bool,
@@ -68,6 +71,9 @@ pub enum MessageBody {
         snapshot_index: Index,
         next_offset: u64,
     },
+    /// The leader hands over leadership: the follower, whose log is as long as the leader's,
+    /// starts an election at once (without PreVote).
+    TimeoutNow,
 }
 
 /// A follower's answer to an append.
@@ -96,6 +102,7 @@ impl MessageBody {
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::SnapshotChunk { .. } => "SnapshotChunk",
             MessageBody::SnapshotChunkResponse { .. } => "SnapshotChunkResponse",
+            MessageBody::TimeoutNow => "TimeoutNow",
         }
     }
 }
@@ -105,9 +112,15 @@ impl std::fmt::Display for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}->{} {} term={}", self.from, self.to, self.body.kind_name(), self.term)?;
         match &self.body {
-            MessageBody::PreVoteRequest { last_log_index, last_log_term }
-            | MessageBody::VoteRequest { last_log_index, last_log_term } => {
+            MessageBody::PreVoteRequest { last_log_index, last_log_term } => {
                 write!(f, " last={last_log_index}/{last_log_term}")
+            }
+            MessageBody::VoteRequest { last_log_index, last_log_term, leadership_transfer } => {
+                write!(f, " last={last_log_index}/{last_log_term}")?;
+                if *leadership_transfer {
+                    write!(f, " transfer")?;
+                }
+                Ok(())
             }
             MessageBody::PreVoteResponse { granted } | MessageBody::VoteResponse { granted } => {
                 write!(f, " {}", if *granted { "granted" } else { "rejected" })
@@ -138,6 +151,7 @@ impl std::fmt::Display for Message {
             MessageBody::SnapshotChunkResponse { snapshot_index, next_offset } => {
                 write!(f, " snapshot={snapshot_index} next={next_offset}")
             }
+            MessageBody::TimeoutNow => Ok(()),
         }
     }
 }

@@ -17,11 +17,12 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::Config;
 use crate::error::{ApplyError, CampaignError, InitError, ProposeError};
 use crate::log::RaftLog;
+use crate::membership::Transfer;
 use crate::message::{Message, MessageBody};
 use crate::progress::Progress;
 use crate::read::{ReadRounds, ReadState};
 use crate::ready::Ready;
-use crate::snapshot::SnapshotState;
+use crate::snapshot::{membership_in, SnapshotState};
 use crate::types::{Entry, EntryKind, HardState, Index, Membership, NodeId, PersistedState, Role, Term};
 
 /// A Raft node as a pure state machine. See the module documentation for how to drive it.
@@ -37,6 +38,8 @@ pub(crate) struct Core {
     pub(crate) id: NodeId,
     pub(crate) config: Config,
     pub(crate) membership: Membership,
+    /// The index of the configuration entry (or snapshot) `membership` comes from.
+    pub(crate) membership_index: Index,
     pub(crate) term: Term,
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) leader_id: Option<NodeId>,
@@ -86,6 +89,9 @@ pub(crate) struct LeaderState {
     pub(crate) heartbeat_deadline_ms: u64,
     pub(crate) uncommitted_bytes: usize,
     pub(crate) reads: ReadRounds,
+    pub(crate) transfer: Option<Transfer>,
+    /// Set once a transfer sent `TimeoutNow`: no lease for the rest of this term.
+    pub(crate) lease_revoked: bool,
 }
 
 impl PersistedState {
@@ -118,9 +124,12 @@ impl Raft {
             return Err(InitError::ZeroNodeId);
         }
         validate_persisted(&persisted)?;
-        let snapshot_membership = persisted.snapshot.as_ref().map(|snapshot| snapshot.meta.membership.clone());
-        let membership =
-            latest_membership(&persisted.entries).or(snapshot_membership).ok_or(InitError::NoMembership)?;
+        // A node that joins an existing cluster starts with nothing; anything else has a
+        // configuration entry or a snapshot.
+        let knows_membership = persisted.snapshot.is_some() || membership_in(&persisted.entries).is_some();
+        if !persisted.entries.is_empty() && !knows_membership {
+            return Err(InitError::NoMembership);
+        }
         let hard_state = persisted.hard_state;
         let config_for_quiet = config.clone();
         let (base_index, base_term) =
@@ -135,7 +144,8 @@ impl Raft {
         let mut core = Core {
             id,
             config,
-            membership,
+            membership: Membership::default(),
+            membership_index: 0,
             term: hard_state.term,
             voted_for: hard_state.voted_for,
             leader_id: None,
@@ -150,6 +160,7 @@ impl Raft {
             hard_state_handed_out: hard_state,
             snapshots: SnapshotState::new(persisted.snapshot),
         };
+        core.refresh_membership();
         core.reset_election_deadline();
         let raft = Raft { core, role: RoleState::Follower };
         raft.check_invariants();
@@ -217,7 +228,7 @@ impl Raft {
             self.tick_leader();
         } else if self.core.now_ms >= self.core.election_deadline_ms {
             self.core.reset_election_deadline();
-            if self.core.membership.contains(self.core.id) {
+            if self.core.may_campaign() {
                 self.start_election();
             }
         }
@@ -234,6 +245,9 @@ impl Raft {
         let RoleState::Leader(leader) = role else {
             return Err(ProposeError::NotLeader { leader_hint: core.leader_id });
         };
+        if leader.transfer.is_some() {
+            return Err(ProposeError::TransferInProgress);
+        }
         let entry = Entry { term: core.term, index: core.log.last_index() + 1, kind: EntryKind::Normal(command) };
         let size_bytes = entry.size_bytes();
         if size_bytes > core.config.entry_size_bytes_max {
@@ -258,7 +272,7 @@ impl Raft {
         if matches!(self.role, RoleState::Leader(_)) {
             return Err(CampaignError::AlreadyLeader);
         }
-        if !self.core.membership.contains(self.core.id) {
+        if !self.core.may_campaign() {
             return Err(CampaignError::NotAVoter);
         }
         self.start_election();
@@ -335,11 +349,9 @@ impl Raft {
         assert_eq!(core.voted_for, Some(core.id), "a leader voted for itself");
         let noop = Entry { term: core.term, index: core.log.last_index() + 1, kind: EntryKind::Noop };
         let progress = core
-            .membership
-            .voters
-            .iter()
-            .filter(|&&voter| voter != core.id)
-            .map(|&voter| (voter, Progress::new(core.log.last_index(), core.now_ms)))
+            .other_members()
+            .into_iter()
+            .map(|member| (member, Progress::new(core.log.last_index(), core.now_ms)))
             .collect();
         let uncommitted_bytes = noop.size_bytes();
         core.log.append(noop);
@@ -350,6 +362,8 @@ impl Raft {
             heartbeat_deadline_ms: core.now_ms + core.config.heartbeat_interval_ms,
             uncommitted_bytes,
             reads: ReadRounds::default(),
+            transfer: None,
+            lease_revoked: false,
         });
         // A single voter is its own quorum once its log is durable.
         self.maybe_commit();
@@ -401,8 +415,14 @@ impl Core {
         }
     }
 
+    /// Every voter but this node, of both halves of a joint change: whom to ask for votes.
     pub(crate) fn other_voters(&self) -> Vec<NodeId> {
-        self.membership.voters.iter().copied().filter(|&voter| voter != self.id).collect()
+        self.membership.all_voters().into_iter().filter(|&voter| voter != self.id).collect()
+    }
+
+    /// Every member but this node, learners included: whom a leader replicates to.
+    pub(crate) fn other_members(&self) -> Vec<NodeId> {
+        self.membership.members().into_iter().filter(|&member| member != self.id).collect()
     }
 }
 
@@ -414,13 +434,6 @@ fn config_quiet_ms(config: &Config) -> u64 {
     } else {
         0
     }
-}
-
-pub(crate) fn latest_membership(entries: &[Entry]) -> Option<Membership> {
-    entries.iter().rev().find_map(|entry| match &entry.kind {
-        EntryKind::Configuration(membership) => Some(membership.clone()),
-        _ => None,
-    })
 }
 
 fn validate_persisted(persisted: &PersistedState) -> Result<(), InitError> {

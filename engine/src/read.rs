@@ -112,7 +112,7 @@ impl Raft {
     pub fn lease_remaining_ms(&self) -> Option<u64> {
         let RoleState::Leader(leader) = &self.role else { return None };
         lease_expiry_ms(&self.core, leader)
-            .filter(|&expiry| own_term_committed(&self.core) && expiry > self.core.now_ms)
+            .filter(|_| lease_holds(&self.core, leader))
             .map(|expiry| expiry - self.core.now_ms)
     }
 
@@ -189,6 +189,10 @@ fn lease_expiry_ms(core: &Core, leader: &LeaderState) -> Option<u64> {
     Some(sent_ms + span_ms)
 }
 
+/// A leader handing over leadership holds no lease: voters will elect its target.
 fn lease_holds(core: &Core, leader: &LeaderState) -> bool {
-    own_term_committed(core) && lease_expiry_ms(core, leader).is_some_and(|expiry| core.now_ms < expiry)
+    let handing_over = leader.lease_revoked || leader.transfer.is_some();
+    !handing_over
+        && own_term_committed(core)
+        && lease_expiry_ms(core, leader).is_some_and(|expiry| core.now_ms < expiry)
 }

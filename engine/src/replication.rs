@@ -6,13 +6,14 @@ use crate::progress::{next_index_after_hint, Progress, ReplicationState};
 use crate::raft::{Core, LeaderState, Raft, RoleState};
 use crate::read::confirm_reads;
 use crate::snapshot::send_snapshot_chunks;
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::types::{Entry, EntryKind, Index, NodeId, Term};
 
 impl Raft {
     // ----- leader -----
 
     /// Heartbeats on their interval, and the CheckQuorum verdict on every tick.
     pub(crate) fn tick_leader(&mut self) {
+        self.expire_transfer();
         let Raft { core, role } = self;
         let RoleState::Leader(leader) = role else { return };
         if core.now_ms >= leader.heartbeat_deadline_ms {
@@ -63,6 +64,7 @@ impl Raft {
                 }
                 if progress.on_accepted(match_index) {
                     self.maybe_commit();
+                    self.on_transfer_progress();
                 }
             }
             AppendOutcome::Rejected { rejected_prev_log_index, hint_index, hint_term } => {
@@ -89,6 +91,7 @@ impl Raft {
     pub(crate) fn maybe_commit(&mut self) {
         if self.advance_commit() {
             self.on_commit_advanced();
+            self.on_commit_membership();
         }
     }
 
@@ -145,6 +148,12 @@ impl Raft {
         if let Some(truncated_from) = appended.truncated_from {
             withdraw_acceptances_from(core, truncated_from);
         }
+        // The latest configuration in the log is in force, committed or not: a new one
+        // arrived, or a truncation may have removed the one in force.
+        let configuration_arrived = entries.iter().any(|entry| matches!(entry.kind, EntryKind::Configuration(_)));
+        if configuration_arrived || appended.truncated_from.is_some_and(|from| from <= core.membership_index) {
+            core.refresh_membership();
+        }
         let last_new_index = appended.last_new_index;
         core.log.commit_to(leader_commit.min(last_new_index));
         let accepted = AppendOutcome::Accepted { match_index: last_new_index };
@@ -172,25 +181,18 @@ fn quorum_contact_ms(core: &Core, leader: &LeaderState) -> u64 {
 /// The highest value a quorum of voters has reached, where each follower's value is
 /// `of_follower(its progress)` and the leader's own is `own` (a voter with no progress counts
 /// as 0). The commit index, the CheckQuorum contact time and the confirmed read round are all
-/// this, of different values.
+/// this, of different values; during a joint change, of both halves.
 pub(crate) fn quorum_reached(
     core: &Core,
     leader: &LeaderState,
     own: u64,
     of_follower: impl Fn(&Progress) -> u64,
 ) -> u64 {
-    let mut reached: Vec<u64> = core
-        .membership
-        .voters
-        .iter()
-        .map(|voter| match leader.progress.get(voter) {
-            Some(progress) => of_follower(progress),
-            None if *voter == core.id => own,
-            None => 0,
-        })
-        .collect();
-    reached.sort_unstable_by(|a, b| b.cmp(a));
-    reached[core.membership.quorum_size() - 1]
+    core.membership.quorum_value(|voter| match leader.progress.get(&voter) {
+        Some(progress) => of_follower(progress),
+        None if voter == core.id => own,
+        None => 0,
+    })
 }
 
 /// A follower just dropped entries from `truncated_from` on. An acceptance still waiting in

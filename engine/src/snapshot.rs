@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::error::SnapshotError;
 use crate::message::{AppendOutcome, MessageBody};
 use crate::progress::{Progress, ReplicationState};
-use crate::raft::{latest_membership, Core, Raft};
+use crate::raft::{Core, Raft};
 use crate::types::{Entry, EntryKind, Index, Membership, NodeId, Snapshot, SnapshotMeta};
 
 /// A node's snapshot bookkeeping.
@@ -133,12 +133,12 @@ impl Raft {
         };
         let meta = &snapshot.meta;
         core.log.install_base(meta.index, meta.term);
-        core.membership = latest_membership(core.log.entries()).unwrap_or_else(|| meta.membership.clone());
+        core.snapshots.latest = Some(snapshot.clone());
+        core.refresh_membership();
         if let Some(leader) = core.leader_id.filter(|&leader| leader != core.id) {
             let accepted = AppendOutcome::Accepted { match_index: meta.index };
             core.send(leader, core.term, MessageBody::AppendResponse(accepted));
         }
-        core.snapshots.latest = Some(snapshot);
         core.snapshots.reset_counters();
         self.check_invariants();
         Ok(())
@@ -216,17 +216,21 @@ impl Core {
     /// The voting membership in force at `index`: the latest configuration entry at or before
     /// it, or, if the log holds none, the latest snapshot's (which covers everything before).
     pub(crate) fn membership_at(&self, index: Index) -> Membership {
-        let held = self.log.entries().iter().rev().filter(|entry| entry.index <= index);
-        let from_log = held
-            .filter_map(|entry| match &entry.kind {
-                EntryKind::Configuration(membership) => Some(membership.clone()),
-                _ => None,
-            })
-            .next();
-        from_log
+        let held = self.log.entries();
+        let up_to = held.partition_point(|entry| entry.index <= index);
+        membership_in(&held[..up_to])
+            .map(|(_, membership)| membership)
             .or_else(|| self.snapshots.latest.as_ref().map(|snapshot| snapshot.meta.membership.clone()))
             .unwrap_or_else(|| self.membership.clone())
     }
+}
+
+/// The latest configuration entry among `entries`, with its index.
+pub(crate) fn membership_in(entries: &[Entry]) -> Option<(Index, Membership)> {
+    entries.iter().rev().find_map(|entry| match &entry.kind {
+        EntryKind::Configuration(membership) => Some((entry.index, membership.clone())),
+        _ => None,
+    })
 }
 
 /// Sends a follower the chunks of its snapshot that its window allows. Returns whether any

@@ -16,6 +16,15 @@ impl Raft {
     }
 
     fn step_validated(&mut self, message: Message) -> Result<(), StepError> {
+        let asks_for_vote =
+            matches!(message.body, MessageBody::VoteRequest { .. } | MessageBody::PreVoteRequest { .. });
+        if asks_for_vote && !self.core.membership.is_voter(message.from) {
+            // A node this configuration does not count (removed, and not told so, since the
+            // leader stops replicating to it) would otherwise raise everyone's term with each
+            // campaign it cannot win, forever (Raft dissertation §4.2.3). Ignoring it is safe:
+            // a vote may always be withheld.
+            return Ok(());
+        }
         if message.term > self.core.term {
             if !self.on_higher_term(&message) {
                 return Ok(());
@@ -29,8 +38,11 @@ impl Raft {
 
     /// A message from a higher term. Returns whether to go on handling it.
     fn on_higher_term(&mut self, message: &Message) -> bool {
-        let is_vote_request =
-            matches!(message.body, MessageBody::VoteRequest { .. } | MessageBody::PreVoteRequest { .. });
+        // A vote for a leadership transfer is one the leader itself asked for.
+        let is_vote_request = matches!(
+            message.body,
+            MessageBody::VoteRequest { leadership_transfer: false, .. } | MessageBody::PreVoteRequest { .. }
+        );
         if is_vote_request && self.core.config.check_quorum && self.core.in_leader_lease() {
             // Leader stickiness: a live leader exists, so this candidate was cut off from it and
             // must not depose it. Not answering makes it time out again, without a term change.
@@ -56,13 +68,13 @@ impl Raft {
     fn on_lower_term(&mut self, message: &Message) {
         let core = &mut self.core;
         match message.body {
-            // A leader of an older term, cut off while we moved on: with CheckQuorum it would
-            // otherwise keep us quiet forever, so tell it our term and it steps down.
+            // A leader of an older term, cut off while we moved on: tell it our term and it
+            // steps down. Otherwise, with CheckQuorum it would keep us quiet forever; and a
+            // leader never hears the term of a node whose vote requests it ignores (one its
+            // configuration does not count as a voter, such as a learner that was a voter).
             MessageBody::AppendRequest { .. }
             | MessageBody::HeartbeatRequest { .. }
-            | MessageBody::SnapshotChunk { .. }
-                if core.config.check_quorum || core.config.pre_vote =>
-            {
+            | MessageBody::SnapshotChunk { .. } => {
                 core.send(message.from, core.term, MessageBody::HeartbeatResponse { round: 0 });
             }
             // A pre-candidate behind our term: rejecting with our term lets it catch up, so a
@@ -81,7 +93,7 @@ impl Raft {
             MessageBody::PreVoteRequest { last_log_index, last_log_term } => {
                 self.on_pre_vote_request(from, term, last_log_index, last_log_term);
             }
-            MessageBody::VoteRequest { last_log_index, last_log_term } => {
+            MessageBody::VoteRequest { last_log_index, last_log_term, .. } => {
                 self.on_vote_request(from, last_log_index, last_log_term);
             }
             MessageBody::PreVoteResponse { granted } => self.on_pre_vote_response(from, term, granted),
@@ -104,6 +116,11 @@ impl Raft {
             }
             MessageBody::SnapshotChunkResponse { snapshot_index, next_offset } => {
                 self.on_snapshot_chunk_response(from, snapshot_index, next_offset);
+            }
+            MessageBody::TimeoutNow => {
+                if self.accept_leader(from) {
+                    self.on_timeout_now();
+                }
             }
             MessageBody::AppendResponse(outcome) => self.on_append_response(from, outcome),
             MessageBody::HeartbeatResponse { round } => {

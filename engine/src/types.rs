@@ -30,7 +30,7 @@ pub enum EntryKind {
     /// Appended by every new leader: committing it commits everything before it (Raft §5.4.2),
     /// and it lets the leader learn its commit index without waiting for a client write.
     Noop,
-    /// The voting membership from this entry on. The latest one in a node's log is in force,
+    /// The membership from this entry on. The latest one in a node's log is in force,
     /// committed or not, as the Raft dissertation (§4.1) prescribes.
     Configuration(Membership),
 }
@@ -43,31 +43,91 @@ impl Entry {
         let payload = match &self.kind {
             EntryKind::Normal(data) => data.len(),
             EntryKind::Noop => 0,
-            EntryKind::Configuration(membership) => 8 * membership.voters.len(),
+            EntryKind::Configuration(membership) => 8 * membership.members().len(),
         };
         OVERHEAD_BYTES + payload
     }
 }
 
-/// The set of nodes whose votes count.
+/// Who takes part in the cluster. `voters` decide (elect, commit); during a joint change
+/// (Raft dissertation §4.3) `outgoing_voters` hold the previous voters and every decision
+/// needs a majority of both sets. `learners` receive the log but never vote or count.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub voters: BTreeSet<NodeId>,
+    pub outgoing_voters: BTreeSet<NodeId>,
+    pub learners: BTreeSet<NodeId>,
 }
 
 impl Membership {
+    /// A plain membership of `voters`, no learners, not joint.
     pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Self {
-        Membership { voters: voters.into_iter().collect() }
+        Membership { voters: voters.into_iter().collect(), ..Membership::default() }
     }
 
+    /// Whether `id` votes, in either half of a joint change.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.outgoing_voters.contains(&id)
+    }
+
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.learners.contains(&id)
+    }
+
+    /// Whether `id` is a voter or a learner.
     pub fn contains(&self, id: NodeId) -> bool {
-        self.voters.contains(&id)
+        self.is_voter(id) || self.is_learner(id)
     }
 
-    /// How many votes (or acknowledgements) make a majority.
-    pub fn quorum_size(&self) -> usize {
-        self.voters.len() / 2 + 1
+    /// Whether a joint change is in progress.
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing_voters.is_empty()
     }
+
+    /// Every voter of either half, in order.
+    pub fn all_voters(&self) -> BTreeSet<NodeId> {
+        self.voters.union(&self.outgoing_voters).copied().collect()
+    }
+
+    /// Every voter and learner, in order.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        self.all_voters().union(&self.learners).copied().collect()
+    }
+
+    /// Whether the nodes for which `agrees` holds are a majority of the voters, and, during a
+    /// joint change, also of the outgoing voters.
+    pub fn has_quorum(&self, agrees: impl Fn(NodeId) -> bool) -> bool {
+        let majority_of =
+            |set: &BTreeSet<NodeId>| set.is_empty() || set.iter().filter(|&&id| agrees(id)).count() > set.len() / 2;
+        !self.voters.is_empty() && majority_of(&self.voters) && majority_of(&self.outgoing_voters)
+    }
+
+    /// The highest value a quorum has reached, each voter having reached `value_of(voter)`:
+    /// during a joint change, the lower of the two halves' answers.
+    pub fn quorum_value(&self, value_of: impl Fn(NodeId) -> u64) -> u64 {
+        let of_set = |set: &BTreeSet<NodeId>| {
+            let mut values: Vec<u64> = set.iter().map(|&id| value_of(id)).collect();
+            values.sort_unstable_by(|a, b| b.cmp(a));
+            values.get(set.len() / 2).copied().unwrap_or(u64::MAX)
+        };
+        let value = of_set(&self.voters).min(of_set(&self.outgoing_voters));
+        if value == u64::MAX {
+            0
+        } else {
+            value
+        }
+    }
+}
+
+/// A change of membership a leader can be asked for; see [`crate::Raft::propose_conf_change`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfChange {
+    /// A new node receives the log without voting.
+    AddLearner(NodeId),
+    /// A learner that caught up becomes a voter (through a joint change).
+    Promote(NodeId),
+    /// A voter (through a joint change) or a learner leaves.
+    Remove(NodeId),
 }
 
 /// The state that must be durable before a node acts on it: the current term, the vote cast in

@@ -238,7 +238,7 @@ fn stickiness_lasts_exactly_one_minimum_election_timeout() {
         from: 3,
         to: 2,
         term: 9,
-        body: MessageBody::VoteRequest { last_log_index: 100, last_log_term: 100 },
+        body: MessageBody::VoteRequest { last_log_index: 100, last_log_term: 100, leadership_transfer: false },
     };
     let mut cluster = Cluster::new(&[1, 2, 3], config, 1);
     cluster.campaign(1).unwrap();

@@ -22,8 +22,11 @@ fn body() -> impl Strategy<Value = MessageBody> {
         (index.clone(), term.clone())
             .prop_map(|(last_log_index, last_log_term)| MessageBody::PreVoteRequest { last_log_index, last_log_term }),
         any::<bool>().prop_map(|granted| MessageBody::PreVoteResponse { granted }),
-        (index.clone(), term.clone())
-            .prop_map(|(last_log_index, last_log_term)| MessageBody::VoteRequest { last_log_index, last_log_term }),
+        (index.clone(), term.clone()).prop_map(|(last_log_index, last_log_term)| MessageBody::VoteRequest {
+            last_log_index,
+            last_log_term,
+            leadership_transfer: false
+        }),
         any::<bool>().prop_map(|granted| MessageBody::VoteResponse { granted }),
         (index.clone(), term.clone(), prop::collection::vec(entry(), 0..4), index.clone()).prop_map(
             |(prev_log_index, prev_log_term, entries, leader_commit)| MessageBody::AppendRequest {

@@ -57,7 +57,8 @@ proptest! {
 }
 
 /// Guards the guards: if the schedules stopped electing leaders, committing entries,
-/// releasing reads or installing snapshots, the safety properties above would pass vacuously.
+/// releasing reads, installing snapshots or changing membership, the safety properties above
+/// would pass vacuously.
 /// Measured on 200 deterministic schedules (snapshots: 0.45 installs per schedule).
 #[test]
 fn schedules_exercise_elections_commits_and_crashes() {
@@ -67,6 +68,7 @@ fn schedules_exercise_elections_commits_and_crashes() {
     let mut runner = TestRunner::deterministic();
     let runs = 200;
     let (mut terms, mut commits, mut crashes, mut reads, mut installs) = (0, 0, 0, 0, 0);
+    let (mut conf_changes, mut transfers) = (0, 0);
     for _ in 0..runs {
         let actions = prop::collection::vec(action(), 300..400).new_tree(&mut runner).expect("a schedule").current();
         let mut cluster = cluster(3, with_snapshots(config(true, true)), 1);
@@ -79,6 +81,9 @@ fn schedules_exercise_elections_commits_and_crashes() {
         commits += statuses.iter().map(|status| status.commit_index).max().unwrap_or(0);
         reads += cluster.reads_released().len();
         installs += cluster.snapshots_installed();
+        let (changes, handovers) = cluster.changes_accepted();
+        conf_changes += changes;
+        transfers += handovers;
     }
     let (terms, commits, crashes) =
         (terms as f64 / runs as f64, commits as f64 / runs as f64, crashes as f64 / runs as f64);
@@ -89,4 +94,8 @@ fn schedules_exercise_elections_commits_and_crashes() {
     assert!(reads >= 3.0, "schedules release {reads} reads on average: read safety goes unchecked");
     let installs = installs as f64 / runs as f64;
     assert!(installs >= 0.25, "schedules install {installs} snapshots on average: snapshot transfer goes unchecked");
+    let (conf_changes, transfers) = (conf_changes as f64 / runs as f64, transfers as f64 / runs as f64);
+    eprintln!("per schedule: {installs} snapshot installs, {conf_changes} membership changes, {transfers} transfers");
+    assert!(conf_changes >= 0.5, "schedules make {conf_changes} membership changes on average: too few");
+    assert!(transfers >= 0.3, "schedules start {transfers} leadership transfers on average: too few");
 }

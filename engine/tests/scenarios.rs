@@ -7,7 +7,9 @@
 //!
 //! Commands:
 //! - `nodes N [pre_vote=B] [check_quorum=B] [inflight=N] [append_entries_max=N] [seed=N]
-//!   [snapshot_entries=N] [trailing=N] [chunk=N] [chunks_inflight=N]`
+//!   [snapshot_entries=N] [trailing=N] [chunk=N] [chunks_inflight=N] [spares=N]` (spares:
+//!   empty nodes numbered after the voters, ready to be added)
+//! - `conf ID|leader add-learner|promote|remove N`, `transfer ID|leader TO`, `members ID`
 //! - `campaign ID`, `propose ID|leader DATA [count=N]`, `tick MS`, `run MS [step=MS]`
 //! - `stabilize [quiet]`, `deliver [from=ID] [to=ID] [type=KIND]`, `drop [from=..] [to=..] [type=..]`
 //! - `ready ID [persist=B]`, `persist ID`, `in-flight`
@@ -20,7 +22,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use engine::testkit::Cluster;
-use engine::{Config, EntryKind, Message, NodeId, Role};
+use engine::{ConfChange, Config, EntryKind, Message, NodeId, Role};
 
 #[test]
 fn scenario_scripts() {
@@ -191,6 +193,27 @@ impl Runner {
                 self.cluster().restart(node_id(arguments.first()));
                 String::new()
             }
+            "conf" => self.conf(arguments),
+            "transfer" => {
+                let Some(id) = self.node_or_leader(arguments.first()) else { return "error: no leader\n".to_string() };
+                match self.cluster().transfer_leadership(id, node_id(arguments.get(1))) {
+                    Ok(()) => String::new(),
+                    Err(error) => format!("error: {error}\n"),
+                }
+            }
+            "members" => {
+                let id = node_id(arguments.first());
+                let raft = self.cluster().node(id).expect("a live node");
+                let membership = raft.membership();
+                let mut line = format!("voters{:?}", membership.voters);
+                if membership.is_joint() {
+                    let _ = write!(line, " outgoing{:?}", membership.outgoing_voters);
+                }
+                if !membership.learners.is_empty() {
+                    let _ = write!(line, " learners{:?}", membership.learners);
+                }
+                line + "\n"
+            }
             "snapshot" => {
                 self.cluster().take_snapshot(node_id(arguments.first()));
                 String::new()
@@ -231,17 +254,40 @@ impl Runner {
             ..defaults
         };
         let seed = option(arguments, "seed").unwrap_or(1);
+        let spares: NodeId = option(arguments, "spares").unwrap_or(0);
         let ids: Vec<NodeId> = (1..=count).collect();
-        self.cluster = Some(Cluster::new(&ids, config, seed));
+        let spare_ids: Vec<NodeId> = (count + 1..=count + spares).collect();
+        self.cluster = Some(Cluster::with_spares(&ids, &spare_ids, config, seed));
         self.count_baseline = 0;
         String::new()
     }
 
-    fn propose(&mut self, arguments: &[&str]) -> String {
-        let id = match arguments.first() {
-            Some(&"leader") => self.cluster().leader().expect("a leader to propose to"),
-            other => node_id(other),
+    /// The node an argument names: a number, or `leader` for the current leader (`None`
+    /// if there is none, which the command reports).
+    fn node_or_leader(&mut self, argument: Option<&&str>) -> Option<NodeId> {
+        match argument {
+            Some(&"leader") => self.cluster().leader(),
+            other => Some(node_id(other)),
+        }
+    }
+
+    fn conf(&mut self, arguments: &[&str]) -> String {
+        let Some(id) = self.node_or_leader(arguments.first()) else { return "error: no leader\n".to_string() };
+        let target = node_id(arguments.get(2));
+        let change = match arguments.get(1) {
+            Some(&"add-learner") => ConfChange::AddLearner(target),
+            Some(&"promote") => ConfChange::Promote(target),
+            Some(&"remove") => ConfChange::Remove(target),
+            other => panic!("unknown membership change {other:?}"),
         };
+        match self.cluster().conf_change(id, change) {
+            Ok(index) => format!("index {index}\n"),
+            Err(error) => format!("error: {error}\n"),
+        }
+    }
+
+    fn propose(&mut self, arguments: &[&str]) -> String {
+        let Some(id) = self.node_or_leader(arguments.first()) else { return "error: no leader\n".to_string() };
         let data = arguments.get(1).expect("data to propose").to_string();
         let count: usize = option(arguments, "count").unwrap_or(1);
         let mut indexes = Vec::new();
@@ -347,6 +393,12 @@ fn describe(kind: &EntryKind) -> String {
     match kind {
         EntryKind::Normal(data) => String::from_utf8_lossy(data).into_owned(),
         EntryKind::Noop => "noop".to_string(),
+        EntryKind::Configuration(membership) if membership.is_joint() => {
+            format!("config{:?}/old{:?}", membership.voters, membership.outgoing_voters)
+        }
+        EntryKind::Configuration(membership) if !membership.learners.is_empty() => {
+            format!("config{:?}+learners{:?}", membership.voters, membership.learners)
+        }
         EntryKind::Configuration(membership) => format!("config{:?}", membership.voters),
     }
 }

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use crate::testkit::oracles::{check_log_matching, Oracles, Violation};
 use crate::testkit::{fnv1a, MemoryLog, FNV_OFFSET};
 use crate::{
-    CampaignError, Config, Entry, HardState, Index, Membership, Message, NodeId, PersistedState, ProposeError, Raft,
-    ReadError, ReadId, ReadState, Ready, Role, Snapshot, Term,
+    CampaignError, ConfChange, ConfChangeError, Config, Entry, HardState, Index, Membership, Message, NodeId,
+    PersistedState, ProposeError, Raft, ReadError, ReadId, ReadState, Ready, Role, Snapshot, Term, TransferError,
 };
 
 /// One node's persistence work handed out by a Ready but not yet durable.
@@ -50,6 +50,9 @@ pub struct Cluster {
     reads_released: Vec<(NodeId, ReadState)>,
     /// Snapshots installed from a leader, on any node.
     snapshots_installed: usize,
+    /// Membership changes and leadership transfers a leader accepted.
+    conf_changes_accepted: usize,
+    transfers_accepted: usize,
 }
 
 /// A one-line summary of a node, as scenario scripts print it.
@@ -68,6 +71,12 @@ pub struct NodeStatus {
 impl Cluster {
     /// Bootstraps `ids` as the voters of a new cluster.
     pub fn new(ids: &[NodeId], config: Config, seed: u64) -> Self {
+        Self::with_spares(ids, &[], config, seed)
+    }
+
+    /// Bootstraps `ids` as the voters of a new cluster, and starts `spares` with empty disks,
+    /// members of nothing, ready to be added (as a node started to join a cluster would be).
+    pub fn with_spares(ids: &[NodeId], spares: &[NodeId], config: Config, seed: u64) -> Self {
         let bootstrap = PersistedState::bootstrap(Membership::new(ids.iter().copied()));
         let mut cluster = Cluster {
             config,
@@ -81,9 +90,17 @@ impl Cluster {
             delivered_count: 0,
             reads_released: Vec::new(),
             snapshots_installed: 0,
+            conf_changes_accepted: 0,
+            transfers_accepted: 0,
         };
         for &id in ids {
             let disk = MemoryLog::from_persisted(&bootstrap);
+            let node = Node { raft: None, disk, pending_writes: Vec::new(), applied: Vec::new(), incarnation: 0 };
+            cluster.nodes.insert(id, node);
+            cluster.start(id);
+        }
+        for &id in spares {
+            let disk = MemoryLog::default();
             let node = Node { raft: None, disk, pending_writes: Vec::new(), applied: Vec::new(), incarnation: 0 };
             cluster.nodes.insert(id, node);
             cluster.start(id);
@@ -202,6 +219,22 @@ impl Cluster {
         result
     }
 
+    /// Asks node `id` to change the membership.
+    pub fn conf_change(&mut self, id: NodeId, change: ConfChange) -> Result<Index, ConfChangeError> {
+        let result = self.raft_mut(id).propose_conf_change(change);
+        self.conf_changes_accepted += usize::from(result.is_ok());
+        self.check_oracles();
+        result
+    }
+
+    /// Asks node `id` to hand leadership to `to`.
+    pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), TransferError> {
+        let result = self.raft_mut(id).transfer_leadership(to);
+        self.transfers_accepted += usize::from(result.is_ok());
+        self.check_oracles();
+        result
+    }
+
     /// Asks node `id` for a read index (or, with `lease`, a lease read) named `read_id`. The
     /// oracles remember how far the cluster had committed: the read must not see less.
     pub fn read(&mut self, id: NodeId, read_id: ReadId, lease: bool) -> Result<(), ReadError> {
@@ -212,6 +245,11 @@ impl Cluster {
         }
         self.check_oracles();
         result
+    }
+
+    /// How many membership changes and leadership transfers leaders accepted so far.
+    pub fn changes_accepted(&self) -> (usize, usize) {
+        (self.conf_changes_accepted, self.transfers_accepted)
     }
 
     /// How many snapshots followers installed from a leader so far.
@@ -398,8 +436,15 @@ impl Cluster {
     /// Runs every node to quiescence: ready, persist, deliver, until nothing moves. Time does
     /// not pass. Returns every message delivered, in order.
     pub fn stabilize(&mut self) -> Vec<Message> {
+        /// Without time passing, the cluster settles in a few dozen rounds; this many means
+        /// the nodes keep each other busy forever (a livelock), which is a bug.
+        const ROUNDS_MAX: usize = 10_000;
         let mut delivered = Vec::new();
-        loop {
+        for round_number in 0.. {
+            if round_number == ROUNDS_MAX {
+                let recent: Vec<String> = delivered.iter().rev().take(8).map(|m: &Message| m.to_string()).collect();
+                panic!("the cluster did not settle in {ROUNDS_MAX} rounds without time passing; last: {recent:?}");
+            }
             let mut busy = false;
             for id in self.ids() {
                 busy |= self.process_ready(id, true);
@@ -411,6 +456,7 @@ impl Cluster {
                 return delivered;
             }
         }
+        unreachable!("the loop returns or panics")
     }
 
     // ----- faults -----

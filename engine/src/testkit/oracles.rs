@@ -215,16 +215,12 @@ fn check_commit_on_quorum(raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLo
     let Some(term) = raft.log().term(index) else {
         return Err(format!("leader {} committed index {index}, which is not in its log", raft.id()));
     };
-    let holders = raft
-        .membership()
-        .voters
-        .iter()
-        .filter(|voter| durable_logs.get(voter).is_some_and(|log| log.holds(index, term)))
-        .count();
+    let holds = |voter: NodeId| durable_logs.get(&voter).is_some_and(|log| log.holds(index, term));
     ensure!(
-        holders >= raft.membership().quorum_size(),
-        "commit on quorum: leader {} committed {index} held durably by only {holders} voters",
-        raft.id()
+        raft.membership().has_quorum(holds),
+        "commit on quorum: leader {} committed {index}, which no quorum of {:?} holds durably",
+        raft.id(),
+        raft.membership()
     );
     Ok(())
 }

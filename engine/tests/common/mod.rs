@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use engine::testkit::Cluster;
-use engine::{Config, NodeId, Role};
+use engine::{ConfChange, Config, NodeId, Role};
 use proptest::prelude::*;
 
 /// One step of a schedule. Node and message choices are indexes taken modulo what exists, so
@@ -61,6 +61,15 @@ pub enum Action {
     Restart {
         node: usize,
     },
+    /// Asks the leader (if any) to add a learner, promote a learner or remove a member.
+    ChangeMembership {
+        kind: u8,
+        target: usize,
+    },
+    /// Asks the leader (if any) to hand over to a node.
+    Transfer {
+        target: usize,
+    },
 }
 
 pub fn action() -> impl Strategy<Value = Action> {
@@ -81,7 +90,9 @@ pub fn action() -> impl Strategy<Value = Action> {
         1 => any::<u8>().prop_map(|mask| Action::Partition { mask }),
         2 => Just(Action::Heal),
         1 => node.clone().prop_map(|node| Action::Crash { node }),
-        3 => node.prop_map(|node| Action::Restart { node }),
+        3 => node.clone().prop_map(|node| Action::Restart { node }),
+        6 => (0..3u8, node.clone()).prop_map(|(kind, target)| Action::ChangeMembership { kind, target }),
+        2 => node.prop_map(|target| Action::Transfer { target }),
     ]
 }
 
@@ -114,9 +125,11 @@ pub fn with_snapshots(config: Config) -> Config {
     }
 }
 
+/// `node_count` voters, and two spare nodes that membership changes can add.
 pub fn cluster(node_count: u64, config: Config, seed: u64) -> Cluster {
     let ids: Vec<NodeId> = (1..=node_count).collect();
-    Cluster::new(&ids, config, seed)
+    let spares: Vec<NodeId> = (node_count + 1..=node_count + 2).collect();
+    Cluster::with_spares(&ids, &spares, config, seed)
 }
 
 /// Applies one action. Every cluster operation checks the oracles and panics on a violation.
@@ -183,12 +196,29 @@ pub fn apply(cluster: &mut Cluster, action: &Action, step: usize) {
                 cluster.restart(pick(node));
             }
         }
+        Action::ChangeMembership { kind, target } => {
+            if let Some(leader) = cluster.leader() {
+                let target = pick(target);
+                let change = match kind % 3 {
+                    0 => ConfChange::AddLearner(target),
+                    1 => ConfChange::Promote(target),
+                    _ => ConfChange::Remove(target),
+                };
+                let _ = cluster.conf_change(leader, change);
+            }
+        }
+        Action::Transfer { target } => {
+            if let Some(leader) = cluster.leader() {
+                let _ = cluster.transfer_leadership(leader, pick(target));
+            }
+        }
         Action::Deliver { .. } | Action::Drop { .. } | Action::Duplicate { .. } => {}
     }
 }
 
 /// After the faults: heal, restart everyone, and let time pass. A single leader must emerge
-/// and every node must reach the leader's commit index (liveness).
+/// and every member of its configuration must reach its commit index (liveness). Nodes that
+/// were removed, or never added, are left out.
 pub fn heal_and_converge(cluster: &mut Cluster) {
     cluster.heal();
     for id in cluster.ids() {
@@ -200,16 +230,38 @@ pub fn heal_and_converge(cluster: &mut Cluster) {
         cluster.advance(25);
         cluster.stabilize();
     }
-    let leader = cluster.leader().expect("liveness: a leader within 5 s after every fault healed");
+    let Some(leader) = cluster.leader() else {
+        panic!("liveness: a leader within 5 s after every fault healed; nodes:\n{}", describe(cluster));
+    };
     let leader_raft = cluster.node(leader).expect("leader is live");
     let (term, commit_index) = (leader_raft.term(), leader_raft.commit_index());
     assert_eq!(leader_raft.log().term(commit_index), Some(term), "the leader committed an entry of its term");
-    for id in cluster.ids() {
+    let members = leader_raft.membership().members();
+    for id in members {
         let raft = cluster.node(id).expect("all restarted");
-        assert_eq!(raft.commit_index(), commit_index, "liveness: node {id} converged on the leader's commit");
+        assert_eq!(
+            raft.commit_index(),
+            commit_index,
+            "liveness: node {id} converged on the leader's commit; progress {:?}; nodes:\n{}",
+            leader_raft.progress(id),
+            describe(cluster)
+        );
         assert_eq!(raft.log().applied_index(), commit_index, "liveness: node {id} applied everything");
         if id != leader {
             assert_eq!(raft.role(), Role::Follower, "one leader, the others follow");
         }
     }
+}
+
+/// Every node's status and membership, one per line, for failure messages.
+fn describe(cluster: &Cluster) -> String {
+    let nodes: Vec<String> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| {
+            let membership = cluster.node(id).map(|raft| raft.membership().clone());
+            format!("{:?} {membership:?}", cluster.status(id))
+        })
+        .collect();
+    nodes.join("\n")
 }

@@ -363,8 +363,13 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                         format!("ERR write of {size_bytes} bytes exceeds the entry limit of {limit_bytes} bytes");
                     self.answer_write(write, Err(WriteError::NotApplied { reason }));
                 }
-                Err(ProposeError::NotLeader { .. } | ProposeError::UncommittedLimitReached { .. }) => {
-                    // Not leading after all, or back-pressure: try again on a later turn.
+                Err(
+                    ProposeError::NotLeader { .. }
+                    | ProposeError::UncommittedLimitReached { .. }
+                    | ProposeError::TransferInProgress,
+                ) => {
+                    // Not leading after all, back-pressure, or a leadership transfer: try again on
+                    // a later turn (after a transfer, at the new leader).
                     self.pending.waiting_writes.push_front(write);
                     return;
                 }
