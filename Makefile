@@ -4,7 +4,7 @@ CARGO ?= cargo
 # The simulator build uses madsim's tokio and must not evict the normal build.
 SIM_ENV := RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim
 
-.PHONY: test lint fmt check-madsim test-unit test-sim test-engine-long bench mutants run sim sim-build sim-long fuzz help
+.PHONY: test lint fmt check-madsim test-unit test-sim test-engine-long bench soak mutants run sim sim-build sim-long fuzz help
 .PHONY: fuzz-smoke fuzz-install test-fuzz-smoke-if-available
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make sim-long          10,000 simulated seeds on every core"
 	@echo "make test-engine-long  the engine property tests with 20x more schedules"
 	@echo "make bench             Tally vs redis-server matrix into BENCHMARKS.md, then the engine benchmark"
+	@echo "make soak              memory and disk of a 3-node cluster under 10 minutes of 4 KB writes"
 	@echo "make mutants           mutation testing of the engine (cargo-mutants; slow)"
 	@echo "make fuzz              every fuzz target for FUZZ_SECONDS each (default 60; installs cargo-fuzz)"
 	@echo "make fuzz-smoke        every fuzz target for 20 s (part of make test when cargo-fuzz is installed)"
@@ -43,6 +44,11 @@ bench:
 	$(CARGO) build --release -p kvstore --bin tally
 	scripts/bench.sh
 	$(CARGO) bench -p engine
+
+# Memory and disk of a 3-node cluster under DURATION_S (600) of 4 KB writes; see scripts/soak.sh.
+soak:
+	$(CARGO) build --release -p kvstore --bin tally
+	scripts/soak.sh
 
 mutants:
 	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants
