@@ -79,6 +79,12 @@ impl Raft {
         Ok(())
     }
 
+    /// Whether a membership change is under way: the configuration in force is joint, or
+    /// not yet committed. A new change is refused until it is done.
+    pub fn membership_change_pending(&self) -> bool {
+        self.core.membership.is_joint() || self.core.membership_index > self.core.log.commit_index()
+    }
+
     /// The node a leadership transfer is handing over to, if one is under way.
     pub fn transfer_target(&self) -> Option<NodeId> {
         match &self.role {
@@ -111,8 +117,10 @@ impl Raft {
             return;
         }
         if core.membership.is_joint() {
-            let Membership { voters, learners, .. } = core.membership.clone();
-            append_configuration(core, Membership { voters, learners, ..Membership::default() });
+            // The outgoing voters leave now, and their metadata with them.
+            let Membership { voters, learners, mut metadata, .. } = core.membership.clone();
+            metadata.retain(|id, _| voters.contains(id) || learners.contains(id));
+            append_configuration(core, Membership { voters, learners, metadata, ..Membership::default() });
             self.on_membership_changed();
         } else if !core.membership.is_voter(core.id) {
             hand_over_on_removal(core, &self.role);
@@ -183,14 +191,17 @@ fn changed_membership(
 ) -> Result<Membership, ConfChangeError> {
     let mut next = current.clone();
     match change {
-        ConfChange::AddLearner(0) | ConfChange::Promote(0) | ConfChange::Remove(0) => {
+        ConfChange::AddLearner { id: 0, .. } | ConfChange::Promote(0) | ConfChange::Remove(0) => {
             return Err(ConfChangeError::ZeroNodeId)
         }
-        ConfChange::AddLearner(id) => {
+        ConfChange::AddLearner { id, metadata } => {
             if current.contains(id) {
                 return Err(ConfChangeError::AlreadyMember { id });
             }
             next.learners.insert(id);
+            if !metadata.is_empty() {
+                next.metadata.insert(id, metadata);
+            }
         }
         ConfChange::Promote(id) => {
             if !current.is_learner(id) {
@@ -205,6 +216,7 @@ fn changed_membership(
         }
         ConfChange::Remove(id) if current.is_learner(id) => {
             next.learners.remove(&id);
+            next.metadata.remove(&id);
         }
         ConfChange::Remove(id) if current.is_voter(id) => {
             if current.voters.len() == 1 {

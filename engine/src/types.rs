@@ -1,6 +1,6 @@
 //! The vocabulary of the engine: node ids, terms, indexes, entries and hard state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,9 @@ impl Entry {
         let payload = match &self.kind {
             EntryKind::Normal(data) => data.len(),
             EntryKind::Noop => 0,
-            EntryKind::Configuration(membership) => 8 * membership.members().len(),
+            EntryKind::Configuration(membership) => {
+                8 * membership.members().len() + membership.metadata.values().map(Bytes::len).sum::<usize>()
+            }
         };
         OVERHEAD_BYTES + payload
     }
@@ -52,11 +54,14 @@ impl Entry {
 /// Who takes part in the cluster. `voters` decide (elect, commit); during a joint change
 /// (Raft dissertation §4.3) `outgoing_voters` hold the previous voters and every decision
 /// needs a majority of both sets. `learners` receive the log but never vote or count.
+/// `metadata` is opaque to the engine: what the driver attached to a member when it was
+/// added (Tally: its addresses), replicated with the membership and dropped with the member.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub voters: BTreeSet<NodeId>,
     pub outgoing_voters: BTreeSet<NodeId>,
     pub learners: BTreeSet<NodeId>,
+    pub metadata: BTreeMap<NodeId, Bytes>,
 }
 
 impl Membership {
@@ -120,10 +125,10 @@ impl Membership {
 }
 
 /// A change of membership a leader can be asked for; see [`crate::Raft::propose_conf_change`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfChange {
-    /// A new node receives the log without voting.
-    AddLearner(NodeId),
+    /// A new node receives the log without voting; `metadata` goes into the membership.
+    AddLearner { id: NodeId, metadata: Bytes },
     /// A learner that caught up becomes a voter (through a joint change).
     Promote(NodeId),
     /// A voter (through a joint change) or a learner leaves.

@@ -275,7 +275,7 @@ impl Runner {
         let Some(id) = self.node_or_leader(arguments.first()) else { return "error: no leader\n".to_string() };
         let target = node_id(arguments.get(2));
         let change = match arguments.get(1) {
-            Some(&"add-learner") => ConfChange::AddLearner(target),
+            Some(&"add-learner") => ConfChange::AddLearner { id: target, metadata: Bytes::new() },
             Some(&"promote") => ConfChange::Promote(target),
             Some(&"remove") => ConfChange::Remove(target),
             other => panic!("unknown membership change {other:?}"),

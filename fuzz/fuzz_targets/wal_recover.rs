@@ -286,7 +286,7 @@ fn check_against_written(recovery: &Recovery, written: &WrittenLog) {
 /// Opens the store as a node does, and starts an engine from what it recovered.
 fn start_from_raft_store(disk: MemDisk) {
     let membership = Membership::new([1, 2, 3]);
-    let Ok((store, recovered)) = RaftStore::open(disk, identity(), membership, wal_config()) else { return };
+    let Ok((store, recovered)) = RaftStore::open(disk, identity(), Some(membership), wal_config()) else { return };
     drop(store);
     let _ = Raft::new(1, Config::default(), recovered.state, 0, 0);
 }

@@ -47,6 +47,11 @@ pub struct ConfigFile {
     /// Entries kept in the log behind a snapshot, so that a follower slightly behind gets
     /// entries rather than the whole snapshot. Default: 1024.
     pub snapshot_trailing_entries: Option<u64>,
+    /// Client addresses of members of a running cluster, `"127.0.0.1:7001,127.0.0.1:7002"`:
+    /// this node asks the first that answers to add it as a learner (`RAFT.ADDLEARNER`), and
+    /// takes the cluster's peer addresses from the answer. Replaces `peers`; needs
+    /// `raft_listen`.
+    pub join: Option<String>,
 }
 
 /// Between snapshots the log of entries stays in memory and in the WAL: this bounds both,
@@ -73,6 +78,8 @@ pub struct ProcessConfig {
     pub raft: engine::Config,
     pub request_timeout_ms: u64,
     pub read_mode: crate::node::ReadMode,
+    /// Members to ask to join through; empty when the cluster is bootstrapped from `peers`.
+    pub join: Vec<SocketAddr>,
 }
 
 impl ConfigFile {
@@ -104,19 +111,35 @@ impl ConfigFile {
             snapshot_bytes: overrides.snapshot_bytes.or(self.snapshot_bytes),
             snapshot_chunk_bytes: overrides.snapshot_chunk_bytes.or(self.snapshot_chunk_bytes),
             snapshot_trailing_entries: overrides.snapshot_trailing_entries.or(self.snapshot_trailing_entries),
+            join: overrides.join.or(self.join),
         }
     }
 
     /// Fills in defaults and checks that the whole makes sense.
     pub fn resolve(self) -> Result<ProcessConfig, String> {
         let id = self.id.ok_or("--id is required")?;
-        let peers = parse_peers(
-            self.peers.as_deref().ok_or("--peers is required (every voter's raft address, this node's included)")?,
-        )?;
-        if !peers.contains_key(&id) {
-            return Err(format!("--peers must include this node's own id {id}"));
-        }
-        let raft_listen = self.raft_listen.unwrap_or(peers[&id]);
+        let join = match self.join.as_deref() {
+            Some(text) => parse_addresses(text)?,
+            None => Vec::new(),
+        };
+        let (peers, raft_listen) = if join.is_empty() {
+            let text = self
+                .peers
+                .as_deref()
+                .ok_or("--peers is required (every voter's raft address, this node's included)")?;
+            let peers = parse_peers(text)?;
+            if !peers.contains_key(&id) {
+                return Err(format!("--peers must include this node's own id {id}"));
+            }
+            let raft_listen = self.raft_listen.unwrap_or(peers[&id]);
+            (peers, raft_listen)
+        } else {
+            if self.peers.is_some() {
+                return Err("--join and --peers exclude each other: a joining node learns its peers".to_string());
+            }
+            let raft_listen = self.raft_listen.ok_or("--join needs --raft-listen (this node's peer address)")?;
+            (BTreeMap::from([(id, raft_listen)]), raft_listen)
+        };
         let defaults = engine::Config::default();
         let raft = engine::Config {
             heartbeat_interval_ms: self.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms),
@@ -151,8 +174,21 @@ impl ConfigFile {
             raft,
             request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
             read_mode,
+            join,
         })
     }
+}
+
+/// Parses `127.0.0.1:7001,127.0.0.1:7002`.
+fn parse_addresses(text: &str) -> Result<Vec<SocketAddr>, String> {
+    let items = text.split(',').map(str::trim).filter(|item| !item.is_empty());
+    let addresses = items
+        .map(|item| item.parse().map_err(|_| format!("--join address {item:?} is not host:port")))
+        .collect::<Result<Vec<SocketAddr>, String>>()?;
+    if addresses.is_empty() {
+        return Err("--join names no address".to_string());
+    }
+    Ok(addresses)
 }
 
 /// Parses `1=127.0.0.1:7101,2=127.0.0.1:7102`.

@@ -5,6 +5,7 @@
 //!
 //! [`bench`](mod@bench) is the client side: `tally bench`, a load generator for Tally or any Redis server.
 
+pub mod admin_client;
 pub mod bench;
 pub mod clock;
 pub mod config;

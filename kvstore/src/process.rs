@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use std::collections::BTreeMap;
+
 use engine::{Entry, HardState, Index, Membership, NodeId, Snapshot, SnapshotMeta};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -13,11 +15,12 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, MonotonicClock};
 use crate::config::ProcessConfig;
 use crate::metrics::{MetricsEndpoint, ProcessSources};
-use crate::node::SnapshotWriter;
 use crate::node::{
     self, LogStore, LoopConfig, NodeError, NodeHandle, NodeObserver, NodeParts, PeerMessage, PeerSender,
 };
+use crate::node::{MemberAddresses, SnapshotWriter};
 use crate::raft_store::{write_snapshot_file, Identity, RaftStore};
+use crate::resp::Frame;
 use crate::server::{Server, ServerConfig, ServerMetrics};
 use crate::state::Limits;
 use crate::storage::{Disk, FsDisk, WalConfig};
@@ -77,6 +80,12 @@ impl PeerSender for TransportSender {
         // A message the transport cannot queue is dropped and counted there: Raft retries.
         let _ = self.0.send(to, message);
     }
+
+    fn add_peer(&self, id: NodeId, address: SocketAddr) {
+        if self.0.add_peer(id, address) {
+            tracing::info!(peer = id, %address, "new peer");
+        }
+    }
 }
 
 /// What the simulator plugs into a process; a production process has neither.
@@ -115,14 +124,23 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
     hooks: ProcessHooks,
 ) -> anyhow::Result<RunningProcess> {
     let identity = Identity { cluster_id: config.cluster_id.clone(), node_id: config.id };
-    let membership = Membership::new(config.peers.keys().copied());
-    let (store, recovered) = RaftStore::open(disk, identity, membership, WalConfig::default())
+    // A new cluster is bootstrapped from --peers; a joining node starts empty and receives
+    // the log (or a snapshot) once the leader adds it.
+    let (bootstrap, static_addresses) = if config.join.is_empty() {
+        let addresses = config.peers.iter().map(|(&id, &raft)| (id, MemberAddresses { raft, client: None }));
+        (Some(Membership::new(config.peers.keys().copied())), addresses.collect())
+    } else {
+        (None, join_cluster(config).await?)
+    };
+    let mut static_addresses: BTreeMap<NodeId, MemberAddresses> = static_addresses;
+    static_addresses.insert(config.id, MemberAddresses { raft: config.raft_listen, client: Some(config.listen) });
+    let (store, recovered) = RaftStore::open(disk, identity, bootstrap, WalConfig::default())
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
     report_recovery(config, &recovered);
     let storage_metrics = store.metrics();
 
     let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE_MESSAGES_MAX);
-    let peers = config.peers.iter().filter(|(&id, _)| id != config.id).map(|(&id, &address)| (id, address)).collect();
+    let peers = static_addresses.iter().filter(|(&id, _)| id != config.id).map(|(&id, a)| (id, a.raft)).collect();
     let mut transport_config = TransportConfig::new(config.id, config.cluster_id.clone(), config.raft_listen, peers);
     transport_config.client_address = Some(config.listen.to_string());
     let transport = Arc::new(
@@ -148,6 +166,7 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
         inbound,
         clock,
         observer: hooks.observer,
+        static_addresses,
     };
     let (node, node_task) = node::spawn(parts).context("cannot start the Raft node")?;
 
@@ -193,6 +212,44 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
         transport,
         metrics_endpoint,
     })
+}
+
+/// Asks the members at `config.join`, one after the other, to add this node as a learner;
+/// returns the cluster's peer addresses from the first that does. Run on every start of a
+/// joining node: once it is a member, the request only fetches the addresses again.
+async fn join_cluster(config: &ProcessConfig) -> anyhow::Result<BTreeMap<NodeId, MemberAddresses>> {
+    let (id, raft, client) = (config.id.to_string(), config.raft_listen.to_string(), config.listen.to_string());
+    let words = ["RAFT.ADDLEARNER", id.as_str(), raft.as_str(), client.as_str()];
+    let mut failures = Vec::new();
+    for seed in &config.join {
+        match crate::admin_client::call(&seed.to_string(), &words).await {
+            Ok(reply) => match parse_peer_book(&reply) {
+                Ok(book) => {
+                    tracing::info!(%seed, peers = book.len(), "joined the cluster as a learner");
+                    let addresses = book.into_iter().map(|(id, raft)| (id, MemberAddresses { raft, client: None }));
+                    return Ok(addresses.collect());
+                }
+                Err(reason) => failures.push(format!("{seed}: {reason}")),
+            },
+            Err(reason) => failures.push(reason),
+        }
+    }
+    anyhow::bail!("cannot join the cluster through any --join address: {}", failures.join("; "))
+}
+
+/// Reads `RAFT.ADDLEARNER`'s answer: an array of `id=host:port`, or an error reply.
+fn parse_peer_book(reply: &Frame) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let Frame::Array(items) = reply else {
+        return Err(format!("refused: {}", crate::admin_client::render(reply)));
+    };
+    let mut book = BTreeMap::new();
+    for item in items {
+        let Frame::Bulk(text) = item else { return Err(format!("unexpected item {item:?}")) };
+        let text = String::from_utf8_lossy(text);
+        let parsed = crate::config::parse_peers(&text)?;
+        book.extend(parsed);
+    }
+    Ok(book)
 }
 
 fn report_recovery(config: &ProcessConfig, recovered: &crate::raft_store::Recovered) {

@@ -200,7 +200,7 @@ pub fn apply(cluster: &mut Cluster, action: &Action, step: usize) {
             if let Some(leader) = cluster.leader() {
                 let target = pick(target);
                 let change = match kind % 3 {
-                    0 => ConfChange::AddLearner(target),
+                    0 => ConfChange::AddLearner { id: target, metadata: Bytes::new() },
                     1 => ConfChange::Promote(target),
                     _ => ConfChange::Remove(target),
                 };

@@ -21,6 +21,50 @@ enum Command {
     /// Measures a server with a mix of GETs and SETs from many connections, like
     /// redis-benchmark; works against redis-server too.
     Bench(BenchArgs),
+    /// Changes a running cluster's membership or leadership (sends RAFT.* to a node).
+    Admin(AdminArgs),
+}
+
+/// `tally admin [--node ADDR] COMMAND ...`: one RAFT.* command to any node, which forwards
+/// it to the leader; prints the answer. Exits 1 if the node refused or could not complete it.
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// A node's client address.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    node: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// The membership as that node sees it (RAFT.STATUS).
+    Status,
+    /// Adds node ID, listening at RAFT_ADDRESS for peers and CLIENT_ADDRESS for clients, as a
+    /// learner. A node started with --join does this itself.
+    AddLearner { id: u64, raft_address: String, client_address: String },
+    /// Makes learner ID a voter once it has caught up.
+    Promote { id: u64 },
+    /// Removes voter or learner ID; a removed leader hands over first.
+    Remove { id: u64 },
+    /// Hands leadership to voter ID.
+    Transfer { id: u64 },
+}
+
+// The simulator's build has no admin client.
+#[cfg_attr(madsim, allow(dead_code))]
+impl AdminCommand {
+    fn words(&self) -> Vec<String> {
+        match self {
+            AdminCommand::Status => vec!["RAFT.STATUS".to_string()],
+            AdminCommand::AddLearner { id, raft_address, client_address } => {
+                vec!["RAFT.ADDLEARNER".to_string(), id.to_string(), raft_address.clone(), client_address.clone()]
+            }
+            AdminCommand::Promote { id } => vec!["RAFT.PROMOTE".to_string(), id.to_string()],
+            AdminCommand::Remove { id } => vec!["RAFT.REMOVE".to_string(), id.to_string()],
+            AdminCommand::Transfer { id } => vec!["RAFT.TRANSFER".to_string(), id.to_string()],
+        }
+    }
 }
 
 /// Every flag has a key of the same name (with underscores) in the optional TOML file; a flag
@@ -92,6 +136,11 @@ struct ServerArgs {
     /// A snapshot travels to a follower in chunks of this size. Default: 1048576.
     #[arg(long)]
     snapshot_chunk_bytes: Option<usize>,
+    /// Join a running cluster instead of bootstrapping one: the client addresses of some of
+    /// its members (comma-separated). This node is added as a learner and learns its peers;
+    /// promote it with `tally admin promote ID`. Needs --raft-listen; excludes --peers.
+    #[arg(long)]
+    join: Option<String>,
 }
 
 impl ServerArgs {
@@ -117,6 +166,7 @@ impl ServerArgs {
             snapshot_bytes: self.snapshot_bytes,
             snapshot_chunk_bytes: self.snapshot_chunk_bytes,
             snapshot_trailing_entries: self.snapshot_trailing_entries,
+            join: self.join,
         }
     }
 }
@@ -159,6 +209,7 @@ fn main() -> ExitCode {
             };
             run_server(config)
         }
+        Command::Admin(args) => run_admin(args),
         Command::Bench(args) => match args.validate() {
             Ok(config) => run_bench(config),
             Err(error) => {
@@ -196,6 +247,41 @@ fn run_bench(config: kvstore::bench::BenchConfig) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(not(madsim))]
+fn run_admin(args: AdminArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tally admin: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let words = args.command.words();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match runtime.block_on(kvstore::admin_client::call(&args.node, &words)) {
+        Ok(reply) => {
+            let text = kvstore::admin_client::render(&reply).replace("\r\n", "\n");
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{}\n", text.trim_end()).as_bytes());
+            if matches!(reply, kvstore::resp::Frame::Error(_)) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("tally admin: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(madsim)]
+fn run_admin(_args: AdminArgs) -> ExitCode {
+    eprintln!("tally: this build is for the simulator and cannot run admin commands");
+    ExitCode::FAILURE
 }
 
 /// The simulator drives its own clients; this build cannot open real sockets.

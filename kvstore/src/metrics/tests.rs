@@ -66,6 +66,7 @@ fn fixed_snapshots() -> Snapshots {
             snapshot_index: 0,
             snapshots_saved: 0,
             snapshots_installed: 0,
+            membership: Default::default(),
         },
         node_metrics: NodeMetricsSnapshot {
             write_proposals: 10,

@@ -1,7 +1,9 @@
 //! What the RESP server may ask of the node, as a trait, so that the server can be tested
 //! against a fake backend and the node against a fake server.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 
 use engine::{Index, NodeId, Role, Term};
 
@@ -64,6 +66,65 @@ pub enum ReadError {
     Unavailable { reason: String },
 }
 
+/// A membership change or leadership transfer an operator asks for (`RAFT.*` commands).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AdminRequest {
+    /// Adds a node as a learner; its addresses are replicated with the membership.
+    AddLearner { id: NodeId, raft_address: SocketAddr, client_address: SocketAddr },
+    /// Makes a caught-up learner a voter (through a joint configuration).
+    Promote(NodeId),
+    /// Removes a voter (through a joint configuration) or a learner.
+    Remove(NodeId),
+    /// Hands leadership to a voter.
+    Transfer(NodeId),
+}
+
+/// What a finished admin request answers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AdminReply {
+    /// The change is done (committed and applied, or the transfer happened).
+    Done,
+    /// The learner was added (or already was a member): every member's peer address, for a
+    /// joining node to reach the cluster.
+    Peers(BTreeMap<NodeId, SocketAddr>),
+}
+
+/// Why an admin request did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum AdminError {
+    /// The request is invalid or cannot be done now; nothing changed.
+    #[error("{reason}")]
+    Refused { reason: String },
+    /// No leader could be reached; nothing changed.
+    #[error("{reason}")]
+    Unavailable { reason: String },
+    /// The change was proposed but not seen to complete in time: it may still complete.
+    #[error("{reason}")]
+    OutcomeUnknown { reason: String },
+}
+
+/// The membership as this node sees it, for `RAFT.STATUS` and `INFO`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipStatus {
+    /// The voters, and during a joint change the previous voters (empty otherwise).
+    pub voters: Vec<NodeId>,
+    pub outgoing_voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    /// Every member's peer and client addresses, where known.
+    pub addresses: BTreeMap<NodeId, MemberAddresses>,
+    /// As leader: how far each other member's log is known to match this node's.
+    pub match_indexes: BTreeMap<NodeId, Index>,
+    /// As leader: the voter leadership is being handed to.
+    pub transfer_target: Option<NodeId>,
+}
+
+/// Where a member listens: its peer address and, if known, its client address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberAddresses {
+    pub raft: SocketAddr,
+    pub client: Option<SocketAddr>,
+}
+
 /// A snapshot of the node's Raft state, for INFO and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeStatus {
@@ -83,6 +144,7 @@ pub struct NodeStatus {
     /// it started.
     pub snapshots_saved: u64,
     pub snapshots_installed: u64,
+    pub membership: MembershipStatus,
 }
 
 /// The node as the server sees it. Cheap to clone: one per connection.
@@ -96,6 +158,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     /// Runs a read in the given mode.
     fn read(&self, query: Query, mode: ReadMode) -> impl Future<Output = Result<Reply, ReadError>> + Send;
+
+    /// Changes the membership or moves leadership; answered once done (or failed).
+    fn admin(&self, request: AdminRequest) -> impl Future<Output = Result<AdminReply, AdminError>> + Send;
 
     /// The node's Raft state now.
     fn status(&self) -> NodeStatus;

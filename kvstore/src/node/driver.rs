@@ -7,6 +7,7 @@
 //! batches until the engine has nothing more: send `messages_now`, persist with one fsync, send
 //! `messages_after_persist`, apply committed entries and answer the requests they settle.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,10 @@ use engine::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
-use crate::node::api::{NodeStatus, ReadError, ReadMode, WriteError};
+use crate::node::admin::PendingAdmin;
+use crate::node::api::{
+    AdminError, AdminReply, AdminRequest, MemberAddresses, NodeStatus, ReadError, ReadMode, WriteError,
+};
 use crate::node::metrics::NodeMetrics;
 use crate::node::observer::NodeObserver;
 use crate::node::peer::{ForwardedOutcome, ForwardedRequest, PeerMessage};
@@ -80,6 +84,9 @@ pub type SnapshotWriter = Box<dyn FnOnce(&Snapshot) -> Result<(), String> + Send
 /// Where the loop sends peer messages. The transport queues and never blocks the loop.
 pub trait PeerSender: Send + 'static {
     fn send(&self, to: NodeId, message: PeerMessage);
+
+    /// Makes a member added at run time reachable at `address`.
+    fn add_peer(&self, id: NodeId, address: std::net::SocketAddr);
 }
 
 /// A request from a local connection.
@@ -93,6 +100,10 @@ pub enum ClientRequest {
         query: Query,
         mode: ReadMode,
         reply: oneshot::Sender<Result<Reply, ReadError>>,
+    },
+    Admin {
+        request: AdminRequest,
+        reply: oneshot::Sender<Result<AdminReply, AdminError>>,
     },
     /// Stops the loop after its current turn.
     Shutdown,
@@ -121,6 +132,12 @@ pub struct Driver<S: LogStore, P: PeerSender> {
     pub(crate) observer: Option<Arc<dyn NodeObserver>>,
     /// The node's own snapshot being encoded and written off the loop, if any.
     pub(crate) snapshot_task: Option<oneshot::Receiver<Result<Snapshot, String>>>,
+    /// Membership changes and transfers under way (see `admin.rs`).
+    pub(crate) admins: Vec<PendingAdmin>,
+    /// The addresses of the members named by `--peers` (and this node's own).
+    pub(crate) static_addresses: BTreeMap<NodeId, MemberAddresses>,
+    /// The membership the transport was last told about.
+    pub(crate) known_membership: Option<engine::Membership>,
 }
 
 impl<S: LogStore, P: PeerSender> std::fmt::Debug for Driver<S, P> {
@@ -192,11 +209,14 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 next_tick_ms = now_ms + self.config.tick_interval_ms;
             }
             self.submit_waiting(now_ms);
+            self.advance_admins(now_ms);
             if let Err(error) = self.process_ready() {
                 tracing::error!(%error, "stopping the node");
                 self.fail_everything("the node stopped after a storage failure");
                 return Err(error);
             }
+            self.advance_admins(now_ms);
+            self.sync_peer_addresses();
             self.publish_status();
             if let Some(observer) = &self.observer {
                 observer.turn_ended(&self.raft);
@@ -257,6 +277,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                     deadline_ms,
                 });
             }
+            ClientRequest::Admin { request, reply } => self.accept_admin(request, Responder::Local(reply), false),
             ClientRequest::Shutdown => unreachable!("handled by take_input"),
         }
     }
@@ -275,6 +296,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 let outcome = match request {
                     ForwardedRequest::Write(_) => ForwardedOutcome::Write(Err(WriteError::NotApplied { reason })),
                     ForwardedRequest::Read { .. } => ForwardedOutcome::Read(Err(ReadError::Unavailable { reason })),
+                    ForwardedRequest::Admin { .. } => ForwardedOutcome::Admin(Err(AdminError::Unavailable { reason })),
                 };
                 self.peers.send(from, PeerMessage::ForwardReply { id, outcome });
             }
@@ -286,6 +308,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                     deadline_ms,
                     maybe_applied: false,
                 });
+            }
+            PeerMessage::Forward { id, request: ForwardedRequest::Admin { request, retry } } => {
+                self.accept_admin(request, Responder::Peer { node: from, forward_id: id }, retry);
             }
             PeerMessage::Forward { id, request: ForwardedRequest::Read { query, mode } } => {
                 let responder = Responder::Peer { node: from, forward_id: id };
@@ -326,6 +351,10 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     /// to waiting and is tried again (writes under the same session, so at most once) until
     /// its deadline.
     fn on_forward_reply(&mut self, id: u64, outcome: ForwardedOutcome) {
+        let outcome = match outcome {
+            ForwardedOutcome::Admin(outcome) => return self.on_admin_reply(id, outcome),
+            other => other,
+        };
         let Some(forwarded) = self.pending.forwarded.remove(&id) else { return };
         match (forwarded, outcome) {
             (Forwarded::Write { write, .. }, ForwardedOutcome::Write(Ok(reply))) => self.answer_write(write, Ok(reply)),
@@ -665,6 +694,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
 
     /// Answers everything in flight: writes that may have reached a log get "outcome unknown".
     fn fail_everything(&mut self, reason: &str) {
+        self.fail_admins(reason);
         let far_future_ms = u64::MAX;
         let (writes, reads) = self.pending.take_expired(far_future_ms);
         for write in writes {
@@ -696,6 +726,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             snapshot_index: log.snapshot_index(),
             snapshots_saved: self.metrics.snapshot().snapshots_saved,
             snapshots_installed: self.metrics.snapshot().snapshots_installed,
+            membership: self.membership_status(),
         }
     }
 

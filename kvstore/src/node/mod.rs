@@ -9,6 +9,7 @@
 //! - `observer`: [`NodeObserver`], the events a node reports to the simulator's oracles.
 //! - `driver`: the loop that turns Ready batches into I/O.
 
+pub mod admin;
 pub mod api;
 pub mod driver;
 pub mod metrics;
@@ -21,7 +22,10 @@ use std::sync::Arc;
 use engine::{NodeId, PersistedState, Raft};
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use api::{Backend, NodeStatus, ReadError, ReadMode, WriteError};
+pub use api::{
+    AdminError, AdminReply, AdminRequest, Backend, MemberAddresses, MembershipStatus, NodeStatus, ReadError, ReadMode,
+    WriteError,
+};
 pub use driver::{ClientRequest, LogStore, LoopConfig, NodeError, PeerSender, SnapshotWriter};
 pub use metrics::{NodeMetrics, NodeMetricsSnapshot};
 pub use observer::NodeObserver;
@@ -49,6 +53,9 @@ pub struct NodeParts<S, P> {
     pub clock: Arc<dyn Clock>,
     /// Told about every step of the node, if set (the simulator's oracles).
     pub observer: Option<Arc<dyn NodeObserver>>,
+    /// Where the members named at start (`--peers`) and this node listen. Members added at
+    /// run time carry their addresses in the membership.
+    pub static_addresses: std::collections::BTreeMap<NodeId, MemberAddresses>,
 }
 
 /// How the server (and the process) talks to a running node. Cheap to clone.
@@ -88,6 +95,7 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         snapshot_index: raft.log().snapshot_index(),
         snapshots_saved: 0,
         snapshots_installed: 0,
+        membership: MembershipStatus::default(),
     };
     let (status_sender, status) = watch::channel(placeholder);
     let metrics = Arc::new(NodeMetrics::default());
@@ -105,6 +113,9 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         metrics: Arc::clone(&metrics),
         observer: parts.observer,
         snapshot_task: None,
+        admins: Vec::new(),
+        static_addresses: parts.static_addresses,
+        known_membership: None,
     };
     let task = tokio::spawn(driver.run());
     Ok((NodeHandle { requests: requests_sender, status, metrics }, task))
@@ -178,6 +189,13 @@ impl Backend for NodeHandle {
         let (reply, answer) = oneshot::channel();
         let stopped = || ReadError::Unavailable { reason: "the node is not running".to_string() };
         self.requests.send(ClientRequest::Read { query, mode, reply }).await.map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    async fn admin(&self, request: AdminRequest) -> Result<AdminReply, AdminError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || AdminError::Unavailable { reason: "the node is not running".to_string() };
+        self.requests.send(ClientRequest::Admin { request, reply }).await.map_err(|_| stopped())?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::api::{ReadError, ReadMode, WriteError};
+use crate::node::api::{AdminError, AdminReply, AdminRequest, ReadError, ReadMode, WriteError};
 use crate::state::{Query, Reply, Request};
 
 /// One message on the peer transport.
@@ -40,10 +40,17 @@ pub enum ForwardedRequest {
         query: Query,
         mode: ReadMode,
     },
+    /// `retry`: the follower forwarded it before and got no answer, so it may already be
+    /// done (see `admin.rs`).
+    Admin {
+        request: AdminRequest,
+        retry: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ForwardedOutcome {
     Write(Result<Reply, WriteError>),
     Read(Result<Reply, ReadError>),
+    Admin(Result<AdminReply, AdminError>),
 }

@@ -29,7 +29,8 @@ const IDENTITY_TEMPORARY_PATH: &str = "identity.tmp";
 
 /// The layout of the identity file and of the Raft store's WAL records. A build refuses a
 /// data directory with another version rather than misreading it.
-pub const DATA_FORMAT_VERSION: u32 = 1;
+/// Version 2: memberships carry learners, joint voters and member metadata; snapshot records.
+pub const DATA_FORMAT_VERSION: u32 = 2;
 
 const IDENTITY_MAGIC: [u8; 8] = *b"TALLYIDN";
 const IDENTITY_HEADER_SIZE_BYTES: usize = 12;

@@ -148,14 +148,15 @@ struct EncodedBatch {
 impl<D: Disk> RaftStore<D> {
     /// Opens the data directory on `disk` for the node `identity`.
     ///
-    /// On a fresh directory, writes the identity file, then bootstraps the log with
-    /// [`PersistedState::bootstrap`]`(membership)` and makes it durable. On an existing one,
-    /// refuses an identity that differs, recovers, and ignores `membership`: the log's
-    /// own configuration entries rule.
+    /// On a fresh directory, writes the identity file, then, given a `bootstrap` membership,
+    /// bootstraps the log with [`PersistedState::bootstrap`] and makes it durable (without
+    /// one, for a node joining a running cluster, the log starts empty). On an existing one,
+    /// refuses an identity that differs, recovers, and ignores `bootstrap`: the log's own
+    /// configuration entries rule.
     pub fn open(
         mut disk: D,
         identity: Identity,
-        membership: Membership,
+        bootstrap: Option<Membership>,
         wal_config: WalConfig,
     ) -> Result<(Self, Recovered), StoreError> {
         // Before the WAL is opened: its recovery writes, and must not touch another node's log.
@@ -186,8 +187,9 @@ impl<D: Disk> RaftStore<D> {
             entries: replayed.entries,
             applied_index: base.map_or(0, |(index, _)| index),
         };
-        let bootstrapped = replayed.batches == 0 && base.is_none();
-        if bootstrapped {
+        let fresh = replayed.batches == 0 && base.is_none();
+        let bootstrapped = fresh && bootstrap.is_some();
+        if let (true, Some(membership)) = (fresh, bootstrap) {
             state = PersistedState::bootstrap(membership);
             store.persist(Some(state.hard_state), &state.entries)?;
         }

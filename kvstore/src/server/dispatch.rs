@@ -2,7 +2,8 @@
 //! futures whose replies come back in request order.
 //!
 //! The rules (see the module docs of the server for why): a local command starts at once; a
-//! read starts when no write is in flight; a write starts when nothing is in flight. A
+//! read starts when no write is in flight; a write (or a `RAFT.*` change) starts when nothing
+//! is in flight. A
 //! request that may not start yet waits, and so does everything behind it.
 
 use std::future::Future;
@@ -17,8 +18,8 @@ use super::commands::{Action, Read};
 use super::listener::Shared;
 use super::local::{self, Client};
 use super::reads;
-use super::reply::{frame_of, frame_of_read_error, frame_of_write_error, not_applied};
-use crate::node::{Backend, ReadMode, WriteError};
+use super::reply::{frame_of, frame_of_admin, frame_of_read_error, frame_of_write_error, not_applied};
+use crate::node::{AdminRequest, Backend, ReadMode, WriteError};
 use crate::resp::Frame;
 use crate::state::{Command, CommandError, Reply, Request as WriteRequest, SessionId};
 
@@ -104,6 +105,7 @@ impl<B: Backend> Dispatcher<B> {
             }
             Ok(Action::Read(read)) if !self.write_in_flight => self.push_read(metered, read, client.read_mode),
             Ok(Action::Write(command)) if self.in_flight.is_empty() => self.push_write(metered, command),
+            Ok(Action::Admin(request)) if self.in_flight.is_empty() => self.push_admin(metered, request),
             action => return Some(Request { metered, action }),
         }
         None
@@ -156,6 +158,12 @@ impl<B: Backend> Dispatcher<B> {
         self.write_in_flight = true;
         let backend = self.shared.backend.clone();
         self.push(metered, write(backend, known, command));
+    }
+
+    /// A membership change or transfer: like a write, it starts when nothing is in flight.
+    fn push_admin(&mut self, metered: Metered, request: AdminRequest) {
+        let backend = self.shared.backend.clone();
+        self.push(metered, async move { Completion::reply(frame_of_admin(backend.admin(request).await)) });
     }
 
     /// Queues `work`, counting it in the metrics when it finishes.

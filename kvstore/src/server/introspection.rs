@@ -192,8 +192,8 @@ pub(super) fn raft_lines(status: &NodeStatus) -> String {
     let voters: Vec<String> = status.voters.iter().map(u64::to_string).collect();
     format!(
         "# Raft\r\nnode_id:{}\r\nrole:{}\r\nterm:{}\r\nleader_id:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
-         last_log_index:{}\r\nlog_entries:{}\r\nvoters:{}\r\nsnapshot_index:{}\r\nsnapshots_saved:{}\r\n\
-         snapshots_installed:{}\r\n",
+         last_log_index:{}\r\nlog_entries:{}\r\nvoters:{}\r\nlearners:{}\r\nsnapshot_index:{}\r\n\
+         snapshots_saved:{}\r\nsnapshots_installed:{}\r\n",
         status.id,
         role_name(status.role),
         status.term,
@@ -203,10 +203,64 @@ pub(super) fn raft_lines(status: &NodeStatus) -> String {
         status.last_log_index,
         status.log_entries,
         voters.join(","),
+        status.membership.learners.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
         status.snapshot_index,
         status.snapshots_saved,
         status.snapshots_installed,
     )
+}
+
+/// RAFT.STATUS: this node's view of the membership, one `key:value` line each, then one
+/// `member:` line per member with its role, addresses and (on the leader) how far its log
+/// matches.
+pub(super) fn raft_status(status: &NodeStatus) -> String {
+    let membership = &status.membership;
+    let list = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let mut text = format!(
+        "node_id:{}\r\nrole:{}\r\nterm:{}\r\nleader_id:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
+         snapshot_index:{}\r\nvoters:{}\r\nlearners:{}\r\njoint:{}\r\n",
+        status.id,
+        role_name(status.role),
+        status.term,
+        status.leader_id.unwrap_or(0),
+        status.commit_index,
+        status.applied_index,
+        status.snapshot_index,
+        list(&membership.voters),
+        list(&membership.learners),
+        if membership.outgoing_voters.is_empty() { "no" } else { "yes" },
+    );
+    if !membership.outgoing_voters.is_empty() {
+        text.push_str(&format!("outgoing_voters:{}\r\n", list(&membership.outgoing_voters)));
+    }
+    if let Some(target) = membership.transfer_target {
+        text.push_str(&format!("transferring_to:{target}\r\n"));
+    }
+    let mut members: Vec<u64> = membership.voters.iter().chain(&membership.learners).copied().collect();
+    members.extend(membership.outgoing_voters.iter().filter(|id| !membership.voters.contains(id)));
+    members.sort_unstable();
+    for id in members {
+        let role = if membership.learners.contains(&id) {
+            "learner"
+        } else if membership.voters.contains(&id) {
+            "voter"
+        } else {
+            "leaving"
+        };
+        let mut line = format!("member:{id} {role}");
+        if let Some(addresses) = membership.addresses.get(&id) {
+            line.push_str(&format!(" raft={}", addresses.raft));
+            if let Some(client) = addresses.client {
+                line.push_str(&format!(" client={client}"));
+            }
+        }
+        if let Some(index) = membership.match_indexes.get(&id) {
+            line.push_str(&format!(" match={index}"));
+        }
+        text.push_str(&line);
+        text.push_str("\r\n");
+    }
+    text
 }
 
 /// The role as INFO shows it; a PreVote probe is a candidate to the outside world.
@@ -237,6 +291,7 @@ mod tests {
             snapshot_index: 0,
             snapshots_saved: 0,
             snapshots_installed: 0,
+            membership: Default::default(),
         };
         let lines = raft_lines(&status);
         assert!(lines.contains("\r\nrole:candidate\r\n"));

@@ -55,6 +55,7 @@ pub(super) fn execute<B: Backend>(local: Local, client: &mut Client, shared: &Sh
             Frame::ok()
         }
         Local::ReadMode(None) => Frame::bulk(client.read_mode.name()),
+        Local::RaftStatus => Frame::bulk(introspection::raft_status(&shared.backend.status())),
         Local::Quit => Frame::ok(),
     }
 }

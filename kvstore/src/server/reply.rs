@@ -1,6 +1,6 @@
 //! The one place where the node's answers become RESP frames.
 
-use crate::node::{ReadError, WriteError};
+use crate::node::{AdminError, AdminReply, ReadError, WriteError};
 use crate::resp::Frame;
 use crate::state::Reply;
 
@@ -34,6 +34,20 @@ pub(super) fn frame_of_read_error(error: &ReadError) -> Frame {
         ReadError::Unavailable { reason } => {
             Frame::error(format!("TRYAGAIN {reason} (read not served; safe to retry)"))
         }
+    }
+}
+
+/// A `RAFT.*` change: `+OK` once done, the peer addresses for an added learner (one
+/// `id=host:port` per member), or an error that says whether anything may have changed.
+pub(super) fn frame_of_admin(outcome: Result<AdminReply, AdminError>) -> Frame {
+    match outcome {
+        Ok(AdminReply::Done) => Frame::ok(),
+        Ok(AdminReply::Peers(peers)) => {
+            Frame::array(peers.into_iter().map(|(id, address)| Frame::bulk(format!("{id}={address}"))).collect())
+        }
+        Err(AdminError::Refused { reason }) => Frame::error(format!("ERR {reason}")),
+        Err(AdminError::Unavailable { reason }) => Frame::error(format!("TRYAGAIN {reason} (nothing changed)")),
+        Err(AdminError::OutcomeUnknown { reason }) => Frame::error(format!("UNKNOWN {reason}")),
     }
 }
 

@@ -23,7 +23,8 @@ pub struct TransportConfig {
     pub cluster_id: String,
     /// Where we accept peer connections.
     pub listen: SocketAddr,
-    /// The other nodes of the cluster and their peer addresses (never ourselves).
+    /// The other nodes of the cluster at start and their peer addresses (never ourselves).
+    /// More are added while running with [`Transport::add_peer`](super::Transport::add_peer).
     pub peers: BTreeMap<u64, SocketAddr>,
     /// Our client-facing address, sent in the handshake so peers can redirect clients to us.
     pub client_address: Option<String>,

@@ -76,8 +76,8 @@ pub enum HelloRefusal {
         /// The peer's cluster id.
         received: String,
     },
-    /// The dialer's node id is not one of our peers.
-    #[error("node id {node_id} is not a configured peer")]
+    /// The dialer's node id is not one of our peers (yet).
+    #[error("node id {node_id} is not one of our peers")]
     UnknownNode {
         /// The id it claimed.
         node_id: u64,
@@ -139,7 +139,8 @@ fn decode_hello_payload(payload: &[u8]) -> Result<Hello, HandshakeDefect> {
     Ok(hello)
 }
 
-/// The acceptor's check of a dialer: same cluster, a configured peer, and not ourselves.
+/// The acceptor's check of a dialer: same cluster, one of `peers` (the current ones, which
+/// grow as peers are added), and not ourselves.
 pub fn check_dialer<A>(
     hello: &Hello,
     cluster_id: &str,

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::frame::decode_batch_frame;
-use super::handshake::{check_dialer, decode_hello, encode_hello, Hello};
+use super::handshake::{decode_hello, encode_hello, Hello};
 use super::status::{count, Direction, PeerShared};
 use super::stream::{read_decoded, with_timeout, write_flushed, ConnectionError};
 use super::Shared;
@@ -81,8 +81,8 @@ async fn serve_connection<M>(
     let mut buffer = BytesMut::new();
     let timeout = Duration::from_millis(shared.config.connect_timeout_ms);
     let handshake = answer_hello(&mut reader, &mut writer, &mut buffer, &shared, timeout);
-    let hello = match with_timeout(timeout, "handshaking", handshake).await {
-        Ok(hello) => hello,
+    let (hello, peer) = match with_timeout(timeout, "handshaking", handshake).await {
+        Ok(accepted) => accepted,
         Err(error) => {
             tracing::warn!(%address, %error, "refused a peer connection");
             count(&shared.connections_refused, 1);
@@ -90,7 +90,6 @@ async fn serve_connection<M>(
         }
     };
     let peer_id = hello.node_id;
-    let peer = Arc::clone(&shared.peers[&peer_id]);
     let (registration, superseded) = shared.register_inbound(peer_id);
     peer.set_connected(Direction::Inbound, hello.client_address);
     let connection =
@@ -114,21 +113,21 @@ async fn serve_connection<M>(
     }
 }
 
-/// Reads and checks the dialer's hello, then answers with ours.
+/// Reads and checks the dialer's hello against the current peers, then answers with ours.
+/// Returns the hello and the dialer's peer state.
 async fn answer_hello(
     reader: &mut ReadHalf<TcpStream>,
     writer: &mut WriteHalf<TcpStream>,
     buffer: &mut BytesMut,
     shared: &Shared,
     timeout: Duration,
-) -> Result<Hello, ConnectionError> {
+) -> Result<(Hello, Arc<PeerShared>), ConnectionError> {
     let (hello, _size_bytes) = read_decoded(reader, buffer, decode_hello).await?;
-    let config = &shared.config;
-    check_dialer(&hello, &config.cluster_id, config.node_id, &config.peers)?;
+    let peer = shared.accept_dialer(&hello)?;
     let mut reply = Vec::new();
     encode_hello(&mut reply, &shared.hello());
     write_flushed(writer, &reply, timeout).await?;
-    Ok(hello)
+    Ok((hello, peer))
 }
 
 /// An accepted connection after its handshake.

@@ -10,6 +10,16 @@
 //! - [`status`]: [`TransportStatus`], connection state and counters for metrics.
 //! - `stream`, `outbound`, `inbound`: the async code, the only part that does I/O.
 //!
+//! # Peers
+//!
+//! The peers are the nodes of [`TransportConfig::peers`] plus those given to
+//! [`Transport::add_peer`] while running, which is how membership changes reach the
+//! transport. A peer is never removed and never moves: node ids are never reused, so an id
+//! names one node at one address for good. A node that is not (yet) a peer is a stranger:
+//! its dials are refused in the handshake and messages to it are dropped. Adding a peer
+//! takes short locks that are never held across an `.await`, so it cannot stall
+//! [`Transport::send`] or the connection tasks.
+//!
 //! # Who dials whom
 //!
 //! Each node dials every peer for its own outbound messages, and a stream carries messages
@@ -64,7 +74,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -78,6 +88,7 @@ pub use handshake::Hello;
 pub use status::{PeerStatus, TransportStatus};
 pub use stream::ConnectionError;
 
+use handshake::{check_dialer, HelloRefusal};
 use outbound::{Outbound, SharedFaults};
 use status::{count, PeerShared};
 
@@ -104,8 +115,8 @@ pub enum TransportStartError {
 /// the error is for callers that want to log or react.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// The destination is not a configured peer.
-    #[error("node {to} is not a configured peer")]
+    /// The destination is not a peer (neither configured nor added).
+    #[error("node {to} is not a peer")]
     UnknownPeer {
         /// The destination.
         to: u64,
@@ -127,8 +138,12 @@ pub enum SendError {
 /// State shared by the transport handle and all its tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// The configuration at start. Its `peers` are only the initial ones: `peers` below is
+    /// the current set.
     config: TransportConfig,
-    peers: BTreeMap<u64, Arc<PeerShared>>,
+    /// Every peer, configured or added. Entries are only ever inserted, so a peer's
+    /// [`PeerShared`] is the same for the life of the transport.
+    peers: RwLock<BTreeMap<u64, Arc<PeerShared>>>,
     messages_dropped_unknown_peer: AtomicU64,
     connections_refused: AtomicU64,
     connections_over_limit: AtomicU64,
@@ -143,7 +158,7 @@ impl Shared {
         let peers = config.peers.iter().map(|(id, address)| (*id, Arc::new(PeerShared::new(*address)))).collect();
         Shared {
             config,
-            peers,
+            peers: RwLock::new(peers),
             messages_dropped_unknown_peer: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             connections_over_limit: AtomicU64::new(0),
@@ -159,6 +174,32 @@ impl Shared {
             node_id: self.config.node_id,
             client_address: self.config.client_address.clone(),
         }
+    }
+
+    /// The current peers. Hold the guard briefly, and never across an `.await`.
+    fn read_peers(&self) -> RwLockReadGuard<'_, BTreeMap<u64, Arc<PeerShared>>> {
+        // Each change is one insert, so the map is consistent even if a holder panicked.
+        self.peers.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes `id` a peer at `address`; if it already is one, returns its address instead.
+    fn insert_peer(&self, id: u64, address: SocketAddr) -> Result<Arc<PeerShared>, SocketAddr> {
+        let mut peers = self.peers.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = peers.get(&id) {
+            return Err(known.address());
+        }
+        let peer = Arc::new(PeerShared::new(address));
+        peers.insert(id, Arc::clone(&peer));
+        Ok(peer)
+    }
+
+    /// Checks a dialer's hello against the current peers, and returns the dialer's state.
+    fn accept_dialer(&self, hello: &Hello) -> Result<Arc<PeerShared>, HelloRefusal> {
+        let peers = self.read_peers();
+        check_dialer(hello, &self.config.cluster_id, self.config.node_id, &peers)?;
+        // The check found the dialer under this same lock, and peers are never removed;
+        // the fallback only keeps network input away from a panic path.
+        peers.get(&hello.node_id).cloned().ok_or(HelloRefusal::UnknownNode { node_id: hello.node_id })
     }
 
     fn registrations(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (u64, oneshot::Sender<()>)>> {
@@ -194,9 +235,21 @@ impl Shared {
 /// also waits until they have ended, so the listening port is free when it returns.
 pub struct Transport<M> {
     shared: Arc<Shared>,
-    queues: BTreeMap<u64, mpsc::Sender<M>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The fault hook, kept so that peers added later are sent through it too.
+    faults: Option<SharedFaults<M>>,
+    /// The runtime the transport started on, where sender tasks of added peers are spawned.
+    runtime: tokio::runtime::Handle,
+    /// The queue of each peer's sender task. Locks on it are never held across an `.await`.
+    queues: RwLock<BTreeMap<u64, PeerQueue<M>>>,
+    /// The accept loop and every sender task, configured or added.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
     local_address: SocketAddr,
+}
+
+/// The sending end of one peer's queue, with the peer's counters.
+struct PeerQueue<M> {
+    sender: mpsc::Sender<M>,
+    peer: Arc<PeerShared>,
 }
 
 impl<M> fmt::Debug for Transport<M> {
@@ -205,7 +258,7 @@ impl<M> fmt::Debug for Transport<M> {
             .debug_struct("Transport")
             .field("node_id", &self.shared.config.node_id)
             .field("local_address", &self.local_address)
-            .field("peers", &self.shared.config.peers)
+            .field("peers", &self.peers())
             .finish()
     }
 }
@@ -234,34 +287,88 @@ where
         let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
         let local_address = listener.local_addr().map_err(bind_error)?;
         let shared = Arc::new(Shared::new(config));
-        let faults: Option<SharedFaults<M>> = faults.map(|faults| Arc::new(Mutex::new(faults)));
-        let mut tasks = vec![tokio::spawn(inbound::accept_loop(listener, Arc::clone(&shared), inbound))];
-        let mut queues = BTreeMap::new();
-        for peer_id in shared.peers.keys().copied() {
-            let (sender, receiver) = mpsc::channel(shared.config.queue_messages_max);
-            let outbound = Outbound::new(peer_id, Arc::clone(&shared), receiver, faults.clone());
-            tasks.push(tokio::spawn(outbound.run()));
-            queues.insert(peer_id, sender);
+        let runtime = tokio::runtime::Handle::current();
+        let accept_task = runtime.spawn(inbound::accept_loop(listener, Arc::clone(&shared), inbound));
+        let transport = Transport {
+            shared,
+            faults: faults.map(|faults| Arc::new(Mutex::new(faults))),
+            runtime,
+            queues: RwLock::new(BTreeMap::new()),
+            tasks: Mutex::new(vec![accept_task]),
+            local_address,
+        };
+        let configured: Vec<(u64, Arc<PeerShared>)> =
+            transport.shared.read_peers().iter().map(|(id, peer)| (*id, Arc::clone(peer))).collect();
+        for (peer_id, peer) in configured {
+            transport.start_outbound(peer_id, peer);
         }
-        tracing::info!(node = shared.config.node_id, address = %local_address, "peer transport listening");
-        Ok(Transport { shared, queues, tasks, local_address })
+        tracing::info!(node = transport.node_id(), address = %local_address, "peer transport listening");
+        Ok(transport)
+    }
+
+    /// Adds `id` at `address` as a peer: messages to it are sent from now on, and its dials
+    /// are accepted. Returns false (and changes nothing) if `id` is this node, or is already
+    /// a peer (at the same or another address: node ids are never reused, so a different
+    /// address is logged as a warning and ignored).
+    ///
+    /// Never blocks on the network. The peer's sender task is spawned on the runtime the
+    /// transport started on; under the simulator, which has no such handle, on the node
+    /// calling this, so call it from the transport's own node.
+    pub fn add_peer(&self, id: u64, address: SocketAddr) -> bool {
+        let node_id = self.node_id();
+        if id == node_id {
+            tracing::debug!(node = node_id, "not adding ourselves as a peer");
+            return false;
+        }
+        match self.shared.insert_peer(id, address) {
+            Ok(peer) => {
+                self.start_outbound(id, peer);
+                tracing::info!(node = node_id, peer = id, %address, "added a peer");
+                true
+            }
+            Err(known) if known == address => false,
+            Err(known) => {
+                tracing::warn!(
+                    node = node_id,
+                    peer = id,
+                    %known,
+                    ignored = %address,
+                    "a peer cannot move (node ids are never reused); keeping its known address"
+                );
+                false
+            }
+        }
     }
 
     /// Queues `message` for peer `to` without waiting. A message that cannot be queued is
     /// dropped and counted; see [`SendError`].
     pub fn send(&self, to: u64, message: M) -> Result<(), SendError> {
-        let Some(queue) = self.queues.get(&to) else {
+        let queues = self.queues.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(queue) = queues.get(&to) else {
             count(&self.shared.messages_dropped_unknown_peer, 1);
             return Err(SendError::UnknownPeer { to });
         };
-        match queue.try_send(message) {
+        match queue.sender.try_send(message) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_message)) => {
-                count(&self.shared.peers[&to].messages_dropped_queue_full, 1);
+                count(&queue.peer.messages_dropped_queue_full, 1);
                 Err(SendError::QueueFull { to })
             }
             Err(mpsc::error::TrySendError::Closed(_message)) => Err(SendError::Stopped { to }),
         }
+    }
+
+    /// Spawns the sender task of a peer just inserted into the shared peers, and opens its
+    /// queue to [`Transport::send`].
+    fn start_outbound(&self, peer_id: u64, peer: Arc<PeerShared>) {
+        let (sender, receiver) = mpsc::channel(self.shared.config.queue_messages_max);
+        let outbound =
+            Outbound::new(peer_id, Arc::clone(&self.shared), Arc::clone(&peer), receiver, self.faults.clone());
+        let task = self.runtime.spawn(outbound.run());
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner).push(task);
+        let previous =
+            self.queues.write().unwrap_or_else(PoisonError::into_inner).insert(peer_id, PeerQueue { sender, peer });
+        assert!(previous.is_none(), "peer {peer_id} got a second sender task");
     }
 }
 
@@ -276,12 +383,17 @@ impl<M> Transport<M> {
         self.shared.config.node_id
     }
 
+    /// The peers and their addresses now.
+    pub fn peers(&self) -> BTreeMap<u64, SocketAddr> {
+        self.shared.read_peers().iter().map(|(id, peer)| (*id, peer.address())).collect()
+    }
+
     /// A snapshot of connection states and counters; cheap enough to call per metrics scrape.
     pub fn status(&self) -> TransportStatus {
         let relaxed = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         TransportStatus {
             node_id: self.shared.config.node_id,
-            peers: self.shared.peers.iter().map(|(id, peer)| (*id, peer.snapshot())).collect(),
+            peers: self.shared.read_peers().iter().map(|(id, peer)| (*id, peer.snapshot())).collect(),
             messages_dropped_unknown_peer: relaxed(&self.shared.messages_dropped_unknown_peer),
             connections_refused: relaxed(&self.shared.connections_refused),
             connections_over_limit: relaxed(&self.shared.connections_over_limit),
@@ -291,8 +403,11 @@ impl<M> Transport<M> {
     /// Stops every task and waits until they have ended: the listener is closed and all
     /// connections are dropped when this returns. Queued messages are discarded.
     pub async fn shutdown(mut self) {
-        self.abort_tasks();
-        for task in std::mem::take(&mut self.tasks) {
+        let tasks = std::mem::take(self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner));
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
             // Every task was just aborted, so each ends cancelled, unless it had panicked.
             if let Err(error) = task.await {
                 if error.is_panic() {
@@ -301,16 +416,12 @@ impl<M> Transport<M> {
             }
         }
     }
-
-    fn abort_tasks(&self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
 }
 
 impl<M> Drop for Transport<M> {
     fn drop(&mut self) {
-        self.abort_tasks();
+        for task in self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).iter() {
+            task.abort();
+        }
     }
 }

@@ -61,10 +61,10 @@ impl<M: Serialize + Send + 'static> Outbound<M> {
     pub(crate) fn new(
         peer_id: u64,
         shared: Arc<Shared>,
+        peer: Arc<PeerShared>,
         queue: mpsc::Receiver<M>,
         faults: Option<SharedFaults<M>>,
     ) -> Self {
-        let peer = Arc::clone(&shared.peers[&peer_id]);
         let batch = BatchEncoder::new(shared.config.frame_size_bytes_max);
         Outbound {
             peer_id,

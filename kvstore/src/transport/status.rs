@@ -11,10 +11,10 @@ use std::sync::Mutex;
 pub struct TransportStatus {
     /// Our node id.
     pub node_id: u64,
-    /// Each configured peer.
+    /// Each peer, configured or added.
     pub peers: BTreeMap<u64, PeerStatus>,
     /// Messages given to [`Transport::send`](super::Transport::send) for a node that is not
-    /// a configured peer.
+    /// a peer.
     pub messages_dropped_unknown_peer: u64,
     /// Inbound connections closed during the handshake: strangers, other clusters, garbage,
     /// or handshakes that timed out.
@@ -26,7 +26,7 @@ pub struct TransportStatus {
 /// A snapshot of one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
-    /// The peer's configured address.
+    /// The peer's address, as configured or added.
     pub address: SocketAddr,
     /// Whether our stream to the peer has completed its handshake and is usable.
     pub outbound_connected: bool,
@@ -133,7 +133,7 @@ impl PeerShared {
         }
     }
 
-    /// The peer's configured address.
+    /// The peer's address, as configured or added.
     pub(crate) fn address(&self) -> SocketAddr {
         self.address
     }

@@ -6,6 +6,7 @@
 //! - `durability`: kill -9 of every node; every acknowledged write survives the restart.
 //! - `corruption`: a flipped bit stops a node from starting; a torn tail does not.
 //! - `identity`: a data directory refuses to serve another node or cluster.
+//! - `membership`: the README walkthrough (grow to five, transfer, replace a node) and errors.
 //! - `read_modes`: linearizable, lease and follower reads through every node.
 //! - `shutdown`: SIGTERM ends a node cleanly and promptly.
 //! - `snapshot`: a node that missed compacted entries installs the leader's snapshot.
@@ -24,6 +25,7 @@ mod corruption;
 mod durability;
 mod failover;
 mod identity;
+mod membership;
 mod read_modes;
 mod session;
 mod shutdown;

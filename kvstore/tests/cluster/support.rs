@@ -50,7 +50,10 @@ pub struct Node {
     /// over restarts for diagnosis.
     stdout_start_bytes: u64,
     stderr_start_bytes: u64,
+    /// `--peers` for the nodes the cluster started with; empty for a node that joins.
     peers: String,
+    /// For a node that joins: `--join` (a member's client address) and its peer address.
+    join: Option<(SocketAddr, SocketAddr)>,
     child: Option<Child>,
 }
 
@@ -106,6 +109,7 @@ impl Cluster {
                 stdout_start_bytes: 0,
                 stderr_start_bytes: 0,
                 peers: peers.clone(),
+                join: None,
                 child: None,
             })
             .collect();
@@ -113,11 +117,32 @@ impl Cluster {
     }
 
     pub fn node(&self, id: u64) -> &Node {
-        &self.nodes[index_of(id)]
+        self.nodes.iter().find(|node| node.id == id).unwrap_or_else(|| panic!("no node {id}"))
     }
 
     pub fn node_mut(&mut self, id: u64) -> &mut Node {
-        &mut self.nodes[index_of(id)]
+        self.nodes.iter_mut().find(|node| node.id == id).unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Configures (without starting) a new node, numbered after the others, that joins
+    /// through node `through`'s client address. Returns its id.
+    pub fn add_joining_node(&mut self, through: u64) -> u64 {
+        let id = self.nodes.iter().map(|node| node.id).max().unwrap_or(0) + 1;
+        let addresses = free_loopback_addresses(2);
+        let seed = self.node(through).client_address;
+        self.nodes.push(Node {
+            id,
+            client_address: addresses[0],
+            data_dir: self.root.join(format!("data-{id}")),
+            stdout_path: self.root.join(format!("node-{id}.stdout.log")),
+            stderr_path: self.root.join(format!("node-{id}.stderr.log")),
+            stdout_start_bytes: 0,
+            stderr_start_bytes: 0,
+            peers: String::new(),
+            join: Some((seed, addresses[1])),
+            child: None,
+        });
+        id
     }
 
     /// The ids of the nodes whose process is running.
@@ -234,23 +259,29 @@ impl Node {
 
     /// The node's flags, with each flag named in `overrides` given the value there instead.
     fn arguments(&self, overrides: &[(&str, &str)]) -> Vec<String> {
-        let flags = [
+        let mut flags = vec![
             ("--id", self.id.to_string()),
             ("--cluster-id", CLUSTER_ID.to_string()),
             ("--listen", self.client_address.to_string()),
-            ("--peers", self.peers.clone()),
             ("--data", self.data_dir.display().to_string()),
             ("--tick-interval-ms", TICK_INTERVAL_MS.to_string()),
             ("--heartbeat-interval-ms", HEARTBEAT_INTERVAL_MS.to_string()),
             ("--election-timeout-ms-min", ELECTION_TIMEOUT_MS_MIN.to_string()),
             ("--election-timeout-ms-max", ELECTION_TIMEOUT_MS_MAX.to_string()),
             ("--request-timeout-ms", REQUEST_TIMEOUT_MS.to_string()),
-            // Snapshots every few dozen writes, so that every test also compacts logs and
+            // Snapshots every few dozen entries, so that every test also compacts logs and
             // recovers from snapshots.
             ("--snapshot-entries", SNAPSHOT_ENTRIES.to_string()),
             ("--snapshot-trailing-entries", "10".to_string()),
             ("--snapshot-chunk-bytes", "4096".to_string()),
         ];
+        match self.join {
+            None => flags.push(("--peers", self.peers.clone())),
+            Some((seed, raft)) => {
+                flags.push(("--join", seed.to_string()));
+                flags.push(("--raft-listen", raft.to_string()));
+            }
+        }
         let value_of = |flag: &str, default: String| {
             overrides.iter().find(|(name, _)| *name == flag).map_or(default, |(_, value)| value.to_string())
         };
@@ -340,11 +371,6 @@ impl Node {
 pub fn field(info: &BTreeMap<String, String>, name: &str) -> u64 {
     let value = info.get(name).unwrap_or_else(|| panic!("INFO raft has no {name}: {info:?}"));
     value.parse().unwrap_or_else(|_| panic!("INFO raft {name} is not a number: {value:?}"))
-}
-
-fn index_of(id: u64) -> usize {
-    assert!((1..=NODE_COUNT).contains(&id), "no node {id}");
-    (id - 1) as usize
 }
 
 fn kill_and_reap(child: &mut Child) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use engine::Role;
-use kvstore::node::{Backend, NodeStatus, ReadError, ReadMode, WriteError};
+use kvstore::node::{AdminError, AdminReply, AdminRequest, Backend, NodeStatus, ReadError, ReadMode, WriteError};
 use kvstore::resp::{Frame, ParseLimits, Parser, RawCommand};
 use kvstore::server::{Server, ServerConfig, ServerMetrics};
 use kvstore::state::{Command, Limits, Query, Reply, Request, SessionId, StateMachine};
@@ -33,6 +33,8 @@ pub struct FakeState {
     pub sessions: Vec<SessionId>,
     /// Every read, with its mode.
     pub reads: Vec<(Query, ReadMode)>,
+    /// Every admin request, in order; each is answered `Done` (`Peers` of itself for a learner).
+    pub admins: Vec<AdminRequest>,
     /// The next write (or registration) fails with this instead of applying.
     pub write_failure: Option<WriteError>,
     /// The next read fails with this.
@@ -49,6 +51,7 @@ impl Default for FakeState {
             requests: Vec::new(),
             sessions: Vec::new(),
             reads: Vec::new(),
+            admins: Vec::new(),
             write_failure: None,
             read_failure: None,
             write_delay: Duration::ZERO,
@@ -65,6 +68,7 @@ impl Default for FakeState {
                 snapshot_index: 0,
                 snapshots_saved: 0,
                 snapshots_installed: 0,
+                membership: Default::default(),
             },
         }
     }
@@ -111,6 +115,14 @@ impl Backend for FakeBackend {
         }
         state.reads.push((query.clone(), mode));
         Ok(query.execute(&state.machine))
+    }
+
+    async fn admin(&self, request: AdminRequest) -> Result<AdminReply, AdminError> {
+        self.state().admins.push(request.clone());
+        match request {
+            AdminRequest::AddLearner { id, raft_address, .. } => Ok(AdminReply::Peers([(id, raft_address)].into())),
+            _ => Ok(AdminReply::Done),
+        }
     }
 
     fn status(&self) -> NodeStatus {

@@ -199,7 +199,7 @@ fn batches_round_trip_on_the_real_file_system() {
     let directory = TemporaryDirectory::new("round-trip");
     let open_fs = || {
         let disk = FsDisk::open(&directory.path).unwrap();
-        RaftStore::open(disk, identity(), membership(), WalConfig::default()).unwrap()
+        RaftStore::open(disk, identity(), Some(membership()), WalConfig::default()).unwrap()
     };
     let (mut store, recovered) = open_fs();
     assert!(recovered.bootstrapped);
@@ -215,7 +215,7 @@ fn batches_round_trip_on_the_real_file_system() {
     drop(store);
     let other = Identity { cluster_id: "alpha".to_string(), node_id: 2 };
     let disk = FsDisk::open(&directory.path).unwrap();
-    assert!(RaftStore::open(disk, other, membership(), WalConfig::default()).is_err());
+    assert!(RaftStore::open(disk, other, Some(membership()), WalConfig::default()).is_err());
 }
 
 #[test]
@@ -256,4 +256,17 @@ fn a_hard_state_with_a_new_term_or_vote_is_always_synced() {
     disk.crash_losing_unsynced();
     let (_, reopened) = open(&disk);
     assert_eq!(reopened.state.hard_state, hard_state(5, None, 1));
+}
+
+#[test]
+fn a_joining_node_starts_empty_and_is_not_bootstrapped() {
+    let disk = MemDisk::new();
+    let (mut store, recovered) = RaftStore::open(disk.clone(), identity(), None, WalConfig::default()).unwrap();
+    assert!(!recovered.bootstrapped);
+    assert!(recovered.state.entries.is_empty() && recovered.state.snapshot.is_none());
+    // What the leader sends it becomes its log, and survives a restart.
+    store.persist(Some(hard_state(3, None, 0)), &[entry(1, 1, "config"), entry(2, 3, "a")]).unwrap();
+    drop(store);
+    let (_, recovered) = RaftStore::open(disk, identity(), None, WalConfig::default()).unwrap();
+    assert_eq!(recovered.state.entries.len(), 2);
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::raft_store::identity::{frame, IdentityPayload};
 use crate::raft_store::records::{encode_entries, RECORD_TYPE_ENTRIES};
-use crate::raft_store::{write_identity, IDENTITY_PATH};
+use crate::raft_store::{write_identity, DATA_FORMAT_VERSION, IDENTITY_PATH};
 use crate::storage::{Disk, Wal};
 
 #[test]
@@ -57,7 +57,10 @@ fn an_identity_of_another_data_format_is_refused() {
     disk.create(IDENTITY_PATH).unwrap();
     disk.append(IDENTITY_PATH, &frame(&postcard::to_allocvec(&payload).unwrap())).unwrap();
     let error = open_with(&disk, identity(), WalConfig::default()).unwrap_err();
-    assert!(matches!(error, StoreError::UnsupportedFormat { found: 99, supported: 1, .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::UnsupportedFormat { found: 99, supported: DATA_FORMAT_VERSION, .. }),
+        "{error}"
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn open_with(
     identity: Identity,
     config: WalConfig,
 ) -> Result<(RaftStore<MemDisk>, Recovered), StoreError> {
-    RaftStore::open(disk.clone(), identity, membership(), config)
+    RaftStore::open(disk.clone(), identity, Some(membership()), config)
 }
 
 fn open(disk: &MemDisk) -> (RaftStore<MemDisk>, Recovered) {

@@ -1,13 +1,14 @@
 //! The command table: from a [`RawCommand`] to an [`Action`], or to an error reply.
 //!
-//! Each command has one small parse function (grouped by theme in `strings`, `ranges` and
-//! `connection`) and one entry in the table (`table`), which also carries what `COMMAND`
+//! Each command has one small parse function (grouped by theme in `strings`, `ranges`,
+//! `connection` and `raft`) and one entry in the table (`table`), which also carries what `COMMAND`
 //! and `COMMAND DOCS` report. Parsing checks what Redis checks before running a command:
 //! that the command exists, its arity, then its arguments; a failure is the error reply
 //! Redis would send, never a panic.
 
 mod arguments;
 mod connection;
+mod raft;
 mod ranges;
 mod strings;
 mod table;
@@ -29,6 +30,8 @@ pub(super) enum Action {
     Read(Read),
     /// A command the server answers itself, possibly changing the connection's state.
     Local(Local),
+    /// A membership change or leadership transfer, answered once done.
+    Admin(crate::node::AdminRequest),
 }
 
 /// A read, as the server must shape it before and after the node runs it.
@@ -73,6 +76,8 @@ pub(super) enum Local {
     Info(Vec<Bytes>),
     ConfigGet(Vec<Bytes>),
     ReadMode(Option<ReadMode>),
+    /// RAFT.STATUS: the membership as this node sees it.
+    RaftStatus,
     Quit,
 }
 

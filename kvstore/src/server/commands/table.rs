@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{connection, ranges, strings, Action};
+use super::{connection, raft, ranges, strings, Action};
 use crate::resp::Frame;
 
 /// One command of the table.
@@ -117,6 +117,8 @@ const LOCAL: &[&str] = &["fast", "stale", "loading"];
 const NO_AUTH: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
 
 const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
+/// Membership changes: not `fast` (they wait for commits), refused before AUTH like writes.
+const ADMIN: &[&str] = &["admin", "noscript"];
 const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
 const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
 const KEY_VALUE_PAIRS: (i64, i64, i64) = (1, -1, 2);
@@ -487,5 +489,60 @@ pub(in crate::server) const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         arguments: &[string("subcommand"), string("parameter").multiple()],
         parse: connection::config,
+    },
+    CommandSpec {
+        name: "raft.addlearner",
+        arity: 4,
+        flags: ADMIN,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Adds a node as a learner (it receives the log, does not vote); replies with every member's peer address.",
+        since: "0.1.0",
+        arguments: &[integer("id"), string("raft-address"), string("client-address")],
+        parse: raft::add_learner,
+    },
+    CommandSpec {
+        name: "raft.promote",
+        arity: 2,
+        flags: ADMIN,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Makes a caught-up learner a voter, through a joint configuration; replies once done.",
+        since: "0.1.0",
+        arguments: &[integer("id")],
+        parse: raft::promote,
+    },
+    CommandSpec {
+        name: "raft.remove",
+        arity: 2,
+        flags: ADMIN,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Removes a voter (through a joint configuration) or a learner; replies once done.",
+        since: "0.1.0",
+        arguments: &[integer("id")],
+        parse: raft::remove,
+    },
+    CommandSpec {
+        name: "raft.transfer",
+        arity: 2,
+        flags: ADMIN,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Hands leadership to an up-to-date voter; replies once it leads.",
+        since: "0.1.0",
+        arguments: &[integer("id")],
+        parse: raft::transfer,
+    },
+    CommandSpec {
+        name: "raft.status",
+        arity: 1,
+        flags: LOCAL,
+        keys: NO_KEYS,
+        group: "server",
+        summary: "Shows the membership as this node sees it: voters, learners, addresses, and as leader each member's progress.",
+        since: "0.1.0",
+        arguments: &[],
+        parse: raft::status,
     },
 ];

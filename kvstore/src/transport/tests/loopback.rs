@@ -332,3 +332,88 @@ async fn a_transport_of_another_cluster_is_refused_and_says_why() {
     assert!(!stranger.status().peers[&2].outbound_connected);
     assert!(member_inbox.try_recv().is_err(), "nothing from another cluster reaches the node");
 }
+
+/// A configuration that names no peers: they are all added while running.
+fn config_without_peers(node_id: u64, addresses: &[SocketAddr]) -> TransportConfig {
+    let mut config = config(node_id, addresses);
+    config.peers.clear();
+    config
+}
+
+#[tokio::test]
+async fn peers_added_while_running_exchange_messages_both_ways() {
+    let addresses = free_addresses(2);
+    let (node_1, mut inbox_1) = start(config_without_peers(1, &addresses)).await;
+    let (node_2, mut inbox_2) = start(config_without_peers(2, &addresses)).await;
+    assert!(node_1.peers().is_empty() && node_1.status().peers.is_empty());
+    assert_eq!(node_1.send(2, note(1, 0)), Err(SendError::UnknownPeer { to: 2 }));
+
+    assert!(node_1.add_peer(2, addresses[1]));
+    assert!(node_2.add_peer(1, addresses[0]));
+    send_until_received(&node_1, 2, &mut inbox_2).await;
+    send_until_received(&node_2, 1, &mut inbox_1).await;
+
+    assert_eq!(node_1.peers(), BTreeMap::from([(2, addresses[1])]));
+    let status = node_1.status();
+    assert_eq!(status.peers.keys().copied().collect::<Vec<_>>(), [2]);
+    assert_eq!(status.peers[&2].address, addresses[1]);
+    assert!(status.peers[&2].outbound_connected && status.peers[&2].inbound_connected, "{status:?}");
+    assert_eq!(status.messages_dropped_unknown_peer, 1, "only the send before add_peer");
+}
+
+#[tokio::test]
+async fn a_dial_from_a_node_not_yet_a_peer_is_refused_until_it_is_added() {
+    let addresses = free_addresses(2);
+    // Node 1 knows node 2 from its configuration; node 2 does not know node 1 yet.
+    let (node_1, _inbox_1) = start(config(1, &addresses)).await;
+    let (node_2, mut inbox_2) = start(config_without_peers(2, &addresses)).await;
+    node_1.send(2, note(1, 0)).unwrap();
+    eventually("node 1 learns it was refused", || {
+        let last_error = node_1.status().peers[&2].last_error.clone();
+        last_error.is_some_and(|error| error.contains("refused by the peer"))
+    })
+    .await;
+    assert!(node_2.status().connections_refused >= 1);
+    assert!(inbox_2.try_recv().is_err(), "nothing from a stranger reaches the node");
+
+    assert!(node_2.add_peer(1, addresses[0]));
+    send_until_received(&node_1, 2, &mut inbox_2).await;
+    eventually("node 2 reports the inbound stream", || node_2.status().peers[&1].inbound_connected).await;
+}
+
+#[tokio::test]
+async fn add_peer_refuses_ourselves_and_known_ids_at_any_address() {
+    let addresses = free_addresses(4);
+    let (node_1, _inbox) = start(config(1, &addresses[..2])).await;
+    assert!(!node_1.add_peer(1, addresses[0]), "ourselves");
+    assert!(!node_1.add_peer(2, addresses[1]), "a configured peer");
+    assert!(!node_1.add_peer(2, addresses[2]), "a configured peer at a new address");
+    assert!(node_1.add_peer(3, addresses[2]));
+    assert!(!node_1.add_peer(3, addresses[2]), "an added peer");
+    assert!(!node_1.add_peer(3, addresses[3]), "an added peer at a new address");
+
+    let expected = BTreeMap::from([(2, addresses[1]), (3, addresses[2])]);
+    assert_eq!(node_1.peers(), expected);
+    let status = node_1.status();
+    let listed: BTreeMap<u64, SocketAddr> = status.peers.iter().map(|(id, peer)| (*id, peer.address)).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(node_1.send(3, note(1, 0)), Ok(()));
+}
+
+#[tokio::test]
+async fn shutdown_ends_the_sender_tasks_of_added_peers() {
+    let addresses = free_addresses(1);
+    let mut patient = config_without_peers(1, &addresses);
+    // Longer than the patience, so only an aborted task lets go of its dial in time.
+    patient.connect_timeout_ms = 2 * PATIENCE.as_millis() as u64;
+    let (node_1, _inbox) = start(patient).await;
+    // A silent peer accepts the dial but never answers the hello: the sender task waits in
+    // the handshake, where it does not notice its queue closing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    assert!(node_1.add_peer(2, silent.local_addr().unwrap()));
+    let (mut stream, _address) = tokio::time::timeout(PATIENCE, silent.accept()).await.unwrap().unwrap();
+    node_1.shutdown().await;
+    let mut hello = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut hello)).await;
+    assert!(read.is_ok(), "the added peer's sender task outlived shutdown");
+}

@@ -60,3 +60,38 @@ async fn simulated_nodes_exchange_messages_and_reconnect_after_a_restart() {
     // not delivered to the new incarnation as a backlog.
     assert!(after_restart > first + 80, "first {first}, after restart {after_restart}");
 }
+
+#[tokio::test]
+async fn simulated_nodes_started_without_peers_talk_once_added() {
+    let handle = Handle::current();
+    let addresses: Vec<SocketAddr> = vec!["10.0.0.1:7000".parse().unwrap(), "10.0.0.2:7000".parse().unwrap()];
+    let (received_sender, mut received) = mpsc::unbounded_channel::<(u64, u64, u64)>();
+    for node_id in [1_u64, 2] {
+        let (addresses, received_sender) = (addresses.clone(), received_sender.clone());
+        let node =
+            handle.create_node().name(format!("node-{node_id}")).ip(addresses[node_id as usize - 1].ip()).build();
+        // Each node adds the other from its own context, as the node loop does.
+        node.spawn(async move {
+            let mut config = config(node_id, &addresses);
+            let other = 3 - node_id;
+            config.peers.clear();
+            let (sender, mut inbox) = mpsc::channel(100);
+            let transport = Transport::<u64>::start(config, sender).await.unwrap();
+            assert!(transport.add_peer(other, addresses[other as usize - 1]));
+            for sequence in 0.. {
+                let _dropped_until_connected = transport.send(other, sequence);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                while let Ok((from, message)) = inbox.try_recv() {
+                    received_sender.send((node_id, from, message)).unwrap();
+                }
+            }
+        });
+    }
+    let mut heard_from = BTreeMap::new();
+    while heard_from.len() < 2 {
+        let (node_id, from, _message) =
+            tokio::time::timeout(Duration::from_secs(10), received.recv()).await.unwrap().unwrap();
+        heard_from.insert(node_id, from);
+    }
+    assert_eq!(heard_from, BTreeMap::from([(1, 2), (2, 1)]));
+}
