@@ -85,6 +85,12 @@ impl Raft {
         self.core.membership.is_joint() || self.core.membership_index > self.core.log.commit_index()
     }
 
+    /// The membership in force at `index`: the latest configuration entry at or before it,
+    /// or the snapshot's.
+    pub fn membership_at(&self, index: Index) -> Membership {
+        self.core.membership_at(index)
+    }
+
     /// The node a leadership transfer is handing over to, if one is under way.
     pub fn transfer_target(&self) -> Option<NodeId> {
         match &self.role {

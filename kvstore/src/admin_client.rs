@@ -35,6 +35,8 @@ async fn exchange(mut stream: TcpStream, words: &[&str]) -> Result<Frame, String
     let name = words.next().ok_or("no command given")?;
     let request = RawCommand::new(name, words.collect()).into_frame().to_bytes();
     stream.write_all(&request).await.map_err(|error| error.to_string())?;
+    // The simulator's streams hold written bytes until flushed.
+    stream.flush().await.map_err(|error| error.to_string())?;
     let mut parser = Parser::for_replies(ParseLimits::default());
     let mut received = BytesMut::with_capacity(4096);
     loop {

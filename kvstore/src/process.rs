@@ -126,16 +126,17 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
     let identity = Identity { cluster_id: config.cluster_id.clone(), node_id: config.id };
     // A new cluster is bootstrapped from --peers; a joining node starts empty and receives
     // the log (or a snapshot) once the leader adds it.
-    let (bootstrap, static_addresses) = if config.join.is_empty() {
-        let addresses = config.peers.iter().map(|(&id, &raft)| (id, MemberAddresses { raft, client: None }));
-        (Some(Membership::new(config.peers.keys().copied())), addresses.collect())
-    } else {
-        (None, join_cluster(config).await?)
-    };
-    let mut static_addresses: BTreeMap<NodeId, MemberAddresses> = static_addresses;
-    static_addresses.insert(config.id, MemberAddresses { raft: config.raft_listen, client: Some(config.listen) });
+    let joining = !config.join.is_empty();
+    let bootstrap = (!joining).then(|| Membership::new(config.peers.keys().copied()));
     let (store, recovered) = RaftStore::open(disk, identity, bootstrap, WalConfig::default())
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
+    let mut static_addresses: BTreeMap<NodeId, MemberAddresses> = if joining {
+        let fresh = recovered.state.entries.is_empty() && recovered.state.snapshot.is_none();
+        join_cluster(config, fresh).await?
+    } else {
+        config.peers.iter().map(|(&id, &raft)| (id, MemberAddresses { raft, client: None })).collect()
+    };
+    static_addresses.insert(config.id, MemberAddresses { raft: config.raft_listen, client: Some(config.listen) });
     report_recovery(config, &recovered);
     let storage_metrics = store.metrics();
 
@@ -214,24 +215,29 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
     })
 }
 
-/// Asks the members at `config.join`, one after the other, to add this node as a learner;
-/// returns the cluster's peer addresses from the first that does. Run on every start of a
-/// joining node: once it is a member, the request only fetches the addresses again.
-async fn join_cluster(config: &ProcessConfig) -> anyhow::Result<BTreeMap<NodeId, MemberAddresses>> {
+/// Where a node started with `--join` finds its peers, through the first member at
+/// `config.join` that answers. A `fresh` node asks to be added as a learner (which needs a
+/// leader) and takes the peer addresses from the answer. A node that joined before only asks
+/// for the addresses (`RAFT.STATUS`, which any member answers by itself): the cluster may need
+/// this very node to elect a leader.
+async fn join_cluster(config: &ProcessConfig, fresh: bool) -> anyhow::Result<BTreeMap<NodeId, MemberAddresses>> {
     let (id, raft, client) = (config.id.to_string(), config.raft_listen.to_string(), config.listen.to_string());
-    let words = ["RAFT.ADDLEARNER", id.as_str(), raft.as_str(), client.as_str()];
+    let words: Vec<&str> =
+        if fresh { vec!["RAFT.ADDLEARNER", id.as_str(), raft.as_str(), client.as_str()] } else { vec!["RAFT.STATUS"] };
     let mut failures = Vec::new();
     for seed in &config.join {
-        match crate::admin_client::call(&seed.to_string(), &words).await {
-            Ok(reply) => match parse_peer_book(&reply) {
-                Ok(book) => {
-                    tracing::info!(%seed, peers = book.len(), "joined the cluster as a learner");
-                    let addresses = book.into_iter().map(|(id, raft)| (id, MemberAddresses { raft, client: None }));
-                    return Ok(addresses.collect());
-                }
-                Err(reason) => failures.push(format!("{seed}: {reason}")),
-            },
-            Err(reason) => failures.push(reason),
+        let book = match crate::admin_client::call(&seed.to_string(), &words).await {
+            Ok(reply) if fresh => parse_peer_book(&reply),
+            Ok(reply) => parse_status_addresses(&reply),
+            Err(reason) => Err(reason),
+        };
+        match book {
+            Ok(book) => {
+                tracing::info!(%seed, peers = book.len(), fresh, "found the cluster's peers");
+                let addresses = book.into_iter().map(|(id, raft)| (id, MemberAddresses { raft, client: None }));
+                return Ok(addresses.collect());
+            }
+            Err(reason) => failures.push(format!("{seed}: {reason}")),
         }
     }
     anyhow::bail!("cannot join the cluster through any --join address: {}", failures.join("; "))
@@ -248,6 +254,27 @@ fn parse_peer_book(reply: &Frame) -> Result<BTreeMap<NodeId, SocketAddr>, String
         let text = String::from_utf8_lossy(text);
         let parsed = crate::config::parse_peers(&text)?;
         book.extend(parsed);
+    }
+    Ok(book)
+}
+
+/// Reads the peer addresses out of `RAFT.STATUS`: its `member:ID ROLE raft=ADDRESS ...` lines.
+fn parse_status_addresses(reply: &Frame) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let Frame::Bulk(text) = reply else {
+        return Err(format!("unexpected answer: {}", crate::admin_client::render(reply)));
+    };
+    let text = String::from_utf8_lossy(text);
+    let mut book = BTreeMap::new();
+    for line in text.lines().filter_map(|line| line.strip_prefix("member:")) {
+        let mut words = line.split_whitespace();
+        let id = words.next().and_then(|id| id.parse().ok());
+        let raft = words.find_map(|word| word.strip_prefix("raft=")).and_then(|address| address.parse().ok());
+        if let (Some(id), Some(raft)) = (id, raft) {
+            book.insert(id, raft);
+        }
+    }
+    if book.is_empty() {
+        return Err("the answer names no member's address".to_string());
     }
     Ok(book)
 }

@@ -42,6 +42,11 @@ fn a_sweep_of_seeds_passes() {
         "fail the next fsync",
         "flip bit",
         "step the clock",
+        "add node",
+        "promote",
+        "remove",
+        "replace",
+        "transfer leadership",
     ];
     for kind in kinds {
         let count = faults.iter().filter(|fault| fault.contains(kind)).count();
@@ -82,6 +87,7 @@ fn lease_reads_beyond_the_clock_drift_bound_are_flagged() {
         sync_failure: 0,
         bit_flip: 0,
         clock_step: 5,
+        membership: 0,
         torn_writes: false,
         gap_ms_max: 100,
         fault_ms_max: 500,

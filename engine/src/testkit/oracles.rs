@@ -216,8 +216,11 @@ fn check_commit_on_quorum(raft: &Raft, durable_logs: &BTreeMap<NodeId, &MemoryLo
         return Err(format!("leader {} committed index {index}, which is not in its log", raft.id()));
     };
     let holds = |voter: NodeId| durable_logs.get(&voter).is_some_and(|log| log.holds(index, term));
+    // The check runs after a whole turn of the node, in which the leader may have committed
+    // under one configuration and then appended the next: either may be the one it used.
+    let under_either = raft.membership().has_quorum(holds) || raft.membership_at(index).has_quorum(holds);
     ensure!(
-        raft.membership().has_quorum(holds),
+        under_either,
         "commit on quorum: leader {} committed {index}, which no quorum of {:?} holds durably",
         raft.id(),
         raft.membership()

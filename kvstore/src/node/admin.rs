@@ -158,7 +158,6 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                     Some(leader) != self.raft.leader_id() || now_ms >= sent_ms + self.config.forward_patience_ms;
                 if stale {
                     admin.stage = AdminStage::Waiting;
-                    admin.attempted = true;
                 }
                 None
             }
@@ -198,6 +197,8 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 let request = ForwardedRequest::Admin { request: admin.request.clone(), retry: admin.attempted };
                 self.peers.send(leader, PeerMessage::Forward { id, request });
                 admin.stage = AdminStage::Forwarded { id, leader, sent_ms: now_ms };
+                // From here on the leader may act on it, whether or not an answer comes.
+                admin.attempted = true;
                 None
             }
         }
@@ -232,6 +233,11 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             AdminRequest::Remove(id) => ConfChange::Remove(*id),
         };
         if self.raft.membership_change_pending() {
+            if admin.attempted {
+                // Perhaps our own change, proposed by an earlier leader: once it settles, the
+                // check above tells.
+                return None;
+            }
             let reason = "another membership change is in progress: retry when RAFT.STATUS shows it done";
             return Some(Err(AdminError::Refused { reason: reason.to_string() }));
         }
@@ -294,7 +300,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     pub(crate) fn fail_admins(&mut self, reason: &str) {
         for admin in std::mem::take(&mut self.admins) {
             let error = match admin.stage {
-                AdminStage::Waiting => AdminError::Unavailable { reason: reason.to_string() },
+                AdminStage::Waiting if !admin.attempted => AdminError::Unavailable { reason: reason.to_string() },
                 _ => AdminError::OutcomeUnknown { reason: reason.to_string() },
             };
             self.answer_admin(admin, Err(error));
@@ -302,9 +308,12 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     }
 }
 
+/// A request never proposed nor forwarded certainly changed nothing; any other may have.
 fn timed_out(admin: &PendingAdmin, timeout_ms: u64) -> AdminError {
     match admin.stage {
-        AdminStage::Waiting => AdminError::Unavailable { reason: format!("no leader within {timeout_ms} ms") },
+        AdminStage::Waiting if !admin.attempted => {
+            AdminError::Unavailable { reason: format!("no leader within {timeout_ms} ms") }
+        }
         _ => AdminError::OutcomeUnknown {
             reason: format!("not seen to complete within {timeout_ms} ms: it may still complete; check RAFT.STATUS"),
         },

@@ -104,7 +104,9 @@ fn close_batch(replayed: &mut Replayed, pending: &mut Vec<Pending>, record: &Rec
         replayed.shape.apply_entries(&part.entries, batch_sequence);
     }
     let last_index = replayed.shape.last_index();
-    let last_term = replayed.shape.term_at(last_index).unwrap_or(0);
+    // Only a held entry's term is compared with the hard state: the snapshot the shape starts
+    // from may be newer than the hard state records of the WAL's first batches.
+    let last_term = replayed.shape.held_term_at(last_index).unwrap_or(0);
     replayed.shape.check_hard_state(&closing.hard_state, last_index, last_term).map_err(at_closing)?;
     replayed.shape.apply_hard_state(closing.hard_state);
     replayed.batches += 1;

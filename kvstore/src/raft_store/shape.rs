@@ -74,6 +74,14 @@ impl LogShape {
         self.first_index = self.first_index.max(index + 1);
     }
 
+    /// The term of the entry at `index` if the log holds it (not merely its snapshot base).
+    pub(super) fn held_term_at(&self, index: Index) -> Option<Term> {
+        if index == 0 || index > self.last_index || index < self.first_index.max(1) {
+            return None;
+        }
+        self.terms.value_at(index)
+    }
+
     /// The latest snapshot's last index (0 without one).
     pub(super) fn snapshot_index(&self) -> Index {
         self.base_index

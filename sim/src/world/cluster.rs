@@ -11,6 +11,7 @@ use engine::NodeId;
 use kvstore::config::ProcessConfig;
 use kvstore::node::PeerMessage;
 use kvstore::process::ProcessHooks;
+use kvstore::resp::Frame;
 use kvstore::storage::{MemDisk, TornWrite};
 use kvstore::transport::{FaultDecision, MessageFaults};
 use madsim::net::NetSim;
@@ -23,6 +24,8 @@ use crate::world::clock::SkewedClock;
 use crate::world::nemesis::MessageFaultRates;
 
 pub const CLIENT_PORT: u16 = 7000;
+/// The address operator commands come from.
+const ADMIN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 2, 3));
 pub const RAFT_PORT: u16 = 7100;
 
 /// How a node is doing, as the nemesis left it.
@@ -31,6 +34,8 @@ pub enum NodeState {
     Up,
     Down,
     Paused,
+    /// Removed from the cluster and stopped for good.
+    Retired,
 }
 
 /// What the node's process did with its latest start, as it reported it.
@@ -130,6 +135,23 @@ pub struct SimCluster {
     /// Message faults apply while this is set (the safety phase).
     message_faults_on: Arc<AtomicBool>,
     pub observer: Arc<ClusterObserver>,
+    timing: Timing,
+    rates: MessageFaultRates,
+    seed: u64,
+    /// Where operator commands (`RAFT.*`) are sent from.
+    admin_node: AdminNode,
+    /// The fewest voters the cluster has had (churn lowers it): how many logs the nemesis
+    /// may damage is a minority of this, so that a majority of voters always survives.
+    pub fewest_voters: usize,
+}
+
+/// The madsim node operator commands are sent from.
+struct AdminNode(madsim::runtime::NodeHandle);
+
+impl std::fmt::Debug for AdminNode {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("AdminNode")
+    }
 }
 
 /// A node's message-fault hook: a seeded RNG rolling against the rates while faults are on.
@@ -157,13 +179,19 @@ pub fn node_ip(id: NodeId) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8))
 }
 
+/// One of the `node_count` nodes the cluster starts with.
 fn process_config(id: NodeId, node_count: u64, timing: Timing) -> ProcessConfig {
     let peers = (1..=node_count).map(|peer| (peer, SocketAddr::new(node_ip(peer), RAFT_PORT))).collect();
-    let file = kvstore::config::ConfigFile {
+    let file = kvstore::config::ConfigFile { peers: Some(peers_text(&peers)), ..config_file(id, timing) };
+    file.resolve().expect("the simulated configuration is valid")
+}
+
+/// The settings every simulated node shares.
+fn config_file(id: NodeId, timing: Timing) -> kvstore::config::ConfigFile {
+    kvstore::config::ConfigFile {
         id: Some(id),
         cluster_id: Some("sim".to_string()),
         listen: Some(SocketAddr::new(node_ip(id), CLIENT_PORT)),
-        peers: Some(peers_text(&peers)),
         data: Some(format!("/sim/node{id}").into()),
         heartbeat_interval_ms: Some(timing.heartbeat_interval_ms),
         election_timeout_ms_min: Some(timing.election_timeout_ms_min),
@@ -173,7 +201,15 @@ fn process_config(id: NodeId, node_count: u64, timing: Timing) -> ProcessConfig 
         snapshot_chunk_bytes: Some(timing.snapshot_chunk_bytes),
         snapshot_trailing_entries: Some(timing.snapshot_trailing_entries),
         ..Default::default()
-    };
+    }
+}
+
+/// A node that joins the running cluster through the first of `through` that answers (members'
+/// client addresses).
+fn joining_process_config(id: NodeId, through: &[SocketAddr], timing: Timing) -> ProcessConfig {
+    let mut file = config_file(id, timing);
+    file.join = Some(through.iter().map(SocketAddr::to_string).collect::<Vec<_>>().join(","));
+    file.raft_listen = Some(SocketAddr::new(node_ip(id), RAFT_PORT));
     file.resolve().expect("the simulated configuration is valid")
 }
 
@@ -191,61 +227,113 @@ impl SimCluster {
         rates: MessageFaultRates,
         seed: u64,
     ) -> SimCluster {
-        let handle = Handle::current();
-        let message_faults_on = Arc::new(AtomicBool::new(true));
-        let observer = Arc::new(ClusterObserver::new());
-        let mut nodes = BTreeMap::new();
+        let admin_node = AdminNode(Handle::current().create_node().name("admin").ip(ADMIN_IP).build());
+        let mut cluster = SimCluster {
+            nodes: BTreeMap::new(),
+            cut_links: Vec::new(),
+            message_faults_on: Arc::new(AtomicBool::new(true)),
+            observer: Arc::new(ClusterObserver::new()),
+            timing,
+            rates,
+            seed,
+            admin_node,
+            fewest_voters: node_count as usize,
+        };
         for id in 1..=node_count {
-            let (drift_ppm, offset_ms) = skews.get(id as usize - 1).copied().unwrap_or((0, 0));
-            let disk = MemDisk::new();
-            let clock = Arc::new(SkewedClock::new(drift_ppm, offset_ms));
-            let config = process_config(id, node_count, timing);
-            let (init_disk, init_clock) = (disk.clone(), Arc::clone(&clock));
-            let (faults_on, fault_seed) =
-                (Arc::clone(&message_faults_on), seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let life = Arc::new(Mutex::new(Life::Starting));
-            let (init_life, init_observer) = (Arc::clone(&life), Arc::clone(&observer));
-            let madsim_node = handle
-                .create_node()
-                .name(format!("node{id}"))
-                .ip(node_ip(id))
-                .init(move || {
-                    let hooks = ProcessHooks {
-                        message_faults: Some(message_faults(rates, fault_seed, Arc::clone(&faults_on))),
-                        observer: Some(Arc::clone(&init_observer) as Arc<dyn kvstore::node::NodeObserver>),
-                    };
-                    let (disk, clock, life) = (init_disk.clone(), Arc::clone(&init_clock), Arc::clone(&init_life));
-                    run_process(config.clone(), disk, clock, hooks, life)
-                })
-                .build();
-            let client_address = SocketAddr::new(node_ip(id), CLIENT_PORT);
-            let node = SimNode {
-                id,
-                client_address,
-                disk,
-                clock,
-                state: NodeState::Up,
-                corrupted: false,
-                life,
-                madsim_id: madsim_node.id(),
-            };
-            nodes.insert(id, node);
+            let skew = skews.get(id as usize - 1).copied().unwrap_or((0, 0));
+            cluster.create_node(id, process_config(id, node_count, timing), skew);
         }
-        SimCluster { nodes, cut_links: Vec::new(), message_faults_on, observer }
+        cluster
     }
 
+    /// Starts a new node, numbered after every node so far, that joins the cluster through
+    /// node `through` (it asks to be added as a learner itself). Returns its id, or `None`
+    /// once the simulated network has no address left for it.
+    pub fn add_joining_node(&mut self, through: NodeId) -> Option<NodeId> {
+        let id = self.nodes.keys().next_back().copied().unwrap_or(0) + 1;
+        if id >= 250 {
+            return None;
+        }
+        // As an operator would, it lists several members: it asks them again on every start,
+        // and the one it joined through may be gone by then.
+        let mut seeds = vec![self.nodes[&through].client_address];
+        seeds.extend(
+            self.ids().into_iter().filter(|&other| other != through).map(|other| self.nodes[&other].client_address),
+        );
+        let config = joining_process_config(id, &seeds, self.timing);
+        self.create_node(id, config, (0, 0));
+        Some(id)
+    }
+
+    fn create_node(&mut self, id: NodeId, config: ProcessConfig, (drift_ppm, offset_ms): (i64, u64)) {
+        let disk = MemDisk::new();
+        let clock = Arc::new(SkewedClock::new(drift_ppm, offset_ms));
+        let (init_disk, init_clock) = (disk.clone(), Arc::clone(&clock));
+        let (rates, faults_on, fault_seed) =
+            (self.rates, Arc::clone(&self.message_faults_on), self.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let life = Arc::new(Mutex::new(Life::Starting));
+        let (init_life, init_observer) = (Arc::clone(&life), Arc::clone(&self.observer));
+        let madsim_node = Handle::current()
+            .create_node()
+            .name(format!("node{id}"))
+            .ip(node_ip(id))
+            .init(move || {
+                let hooks = ProcessHooks {
+                    message_faults: Some(message_faults(rates, fault_seed, Arc::clone(&faults_on))),
+                    observer: Some(Arc::clone(&init_observer) as Arc<dyn kvstore::node::NodeObserver>),
+                };
+                let (disk, clock, life) = (init_disk.clone(), Arc::clone(&init_clock), Arc::clone(&init_life));
+                run_process(config.clone(), disk, clock, hooks, life)
+            })
+            .build();
+        let client_address = SocketAddr::new(node_ip(id), CLIENT_PORT);
+        let node = SimNode {
+            id,
+            client_address,
+            disk,
+            clock,
+            state: NodeState::Up,
+            corrupted: false,
+            life,
+            madsim_id: madsim_node.id(),
+        };
+        self.nodes.insert(id, node);
+    }
+
+    /// Sends one command to node `through`'s client port from the admin node, as an operator
+    /// would; the reply, or why there was none.
+    pub async fn admin(&self, through: NodeId, words: Vec<String>) -> Result<Frame, String> {
+        let address = self.nodes[&through].client_address.to_string();
+        let call = async move {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            kvstore::admin_client::call(&address, &words).await
+        };
+        self.admin_node.0.spawn(call).await.map_err(|error| format!("admin task: {error}"))?
+    }
+
+    /// Stops a node for good: it was removed from the cluster (or its removal was tried).
+    /// Healing never restarts it, and it takes no part in the liveness phase.
+    pub fn retire(&mut self, id: NodeId) {
+        if self.nodes[&id].state != NodeState::Down {
+            self.kill(id, |_, _| TornWrite::default());
+        }
+        self.nodes.get_mut(&id).expect("known node").state = NodeState::Retired;
+    }
+
+    /// The nodes not retired, in id order.
     pub fn ids(&self) -> Vec<NodeId> {
-        self.nodes.keys().copied().collect()
+        self.nodes.values().filter(|node| node.state != NodeState::Retired).map(|node| node.id).collect()
     }
 
     pub fn client_addresses(&self) -> Vec<SocketAddr> {
         self.nodes.values().map(|node| node.client_address).collect()
     }
 
-    /// The client addresses of the nodes whose log the nemesis did not damage: the ones that
-    /// must serve again once every fault heals.
+    /// The client addresses of the nodes that must serve again once every fault heals: not
+    /// retired, and with a log the nemesis did not damage.
     pub fn healthy_client_addresses(&self) -> Vec<SocketAddr> {
-        self.nodes.values().filter(|node| !node.corrupted).map(|node| node.client_address).collect()
+        let live = self.nodes.values().filter(|node| !node.corrupted && node.state != NodeState::Retired);
+        live.map(|node| node.client_address).collect()
     }
 
     /// Kills a node. Its disk keeps what was synced, plus (if `torn`) a torn prefix of the
@@ -317,10 +405,15 @@ impl SimCluster {
             if self.nodes[&id].state == NodeState::Up && matches!(self.nodes[&id].life(), Life::Stopped(_)) {
                 self.kill(id, |_, _| TornWrite::default());
             }
+            // A joining node that could not reach a leader gave up: let it try again.
+            let join_failed = matches!(self.nodes[&id].life(), Life::RefusedToStart(_)) && !self.nodes[&id].corrupted;
+            if self.nodes[&id].state == NodeState::Up && join_failed {
+                self.kill(id, |_, _| TornWrite::default());
+            }
             match self.nodes[&id].state {
                 NodeState::Paused => self.resume(id),
                 NodeState::Down => self.restart(id),
-                NodeState::Up => {}
+                NodeState::Up | NodeState::Retired => {}
             }
         }
     }

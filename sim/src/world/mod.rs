@@ -3,6 +3,7 @@
 //! single leader, converged commit indexes and completion of new operations within a stated
 //! bound; finally every key is read. The same seed replays the same run.
 
+pub mod churn;
 pub mod clock;
 pub mod cluster;
 pub mod nemesis;
@@ -121,10 +122,11 @@ async fn run_world(config: RunConfig) -> RunOutcome {
         nemesis::run(&mut cluster, &fault_mix, rng.next_u64(), Duration::from_millis(config.safety_phase_ms)).await;
     cluster.stop_message_faults();
     cluster.heal_everything();
-    let liveness_failures = check_liveness(&cluster, &config, &recorder).await;
+    let (liveness_failures, members) = check_liveness(&cluster, &config, &recorder).await;
     // Let the clients finish their last operations before the final reads.
     tokio::time::sleep(Duration::from_millis(config.liveness_bound_ms / 2 + config.workload.reply_timeout_ms)).await;
-    read_every_key(&cluster, &config, &recorder).await;
+    let reader = members.first().copied().unwrap_or(cluster.healthy_client_addresses()[0]);
+    read_every_key(reader, &config, &recorder).await;
     let history = recorder.operations();
     let mut oracle_failures = nemesis.failures;
     oracle_failures.extend(cluster.observer.finish());
@@ -172,25 +174,37 @@ async fn on_probe_node<T: Send + 'static>(
     node.spawn(task).await.expect("probe task")
 }
 
-/// The liveness phase: within the bound, one leader, converged commit indexes, and a write
-/// through every node.
-async fn check_liveness(cluster: &SimCluster, config: &RunConfig, recorder: &Recorder) -> Vec<String> {
+/// The liveness phase: within the bound, one leader, converged commit indexes on every
+/// member of its configuration, and a write through every member. Returns the failures and
+/// the members' client addresses (nodes that were removed, or never joined, take no part).
+async fn check_liveness(
+    cluster: &SimCluster,
+    config: &RunConfig,
+    recorder: &Recorder,
+) -> (Vec<String>, Vec<SocketAddr>) {
     let addresses = cluster.healthy_client_addresses();
+    // Members whose log the nemesis damaged stay down on purpose.
+    let damaged: Vec<String> =
+        cluster.nodes.values().filter(|node| node.corrupted).map(|node| node.id.to_string()).collect();
     let bound = Duration::from_millis(config.liveness_bound_ms);
     let recorder = recorder.clone();
     let probe = async move {
         let deadline = tokio::time::Instant::now() + bound;
         let mut last_seen = String::new();
         while tokio::time::Instant::now() < deadline {
-            match converged(&addresses).await {
-                Ok(()) => return write_through_every_node(&addresses, deadline, &recorder).await,
+            match converged(&addresses, &damaged).await {
+                Ok(members) => {
+                    let failures = write_through_every_node(&members, deadline, &recorder).await;
+                    return (failures, members);
+                }
                 Err(state) => last_seen = state,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        vec![format!(
+        let failure = format!(
             "liveness: no single leader with converged commit indexes within {bound:?}; last seen: {last_seen}"
-        )]
+        );
+        (vec![failure], Vec::new())
     };
     on_probe_node("liveness-probe", IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)), probe).await
 }
@@ -210,21 +224,41 @@ async fn info_raft(address: SocketAddr) -> Option<BTreeMap<String, String>> {
     }
 }
 
-/// `Ok` when exactly one node leads, every node follows it, and all commit indexes agree.
-async fn converged(addresses: &[SocketAddr]) -> Result<(), String> {
+/// `Ok` with the members' client addresses when exactly one node leads, and every member of
+/// its configuration (voters and learners) but the `damaged` answers, follows it and has its
+/// commit index.
+async fn converged(addresses: &[SocketAddr], damaged: &[String]) -> Result<Vec<SocketAddr>, String> {
     let mut states = Vec::new();
     for &address in addresses {
-        let info = info_raft(address).await.ok_or_else(|| format!("{address} did not answer INFO"))?;
-        states.push((info.get("role").cloned(), info.get("leader_id").cloned(), info.get("commit_index").cloned()));
+        // A node that never joined (or was removed and is down) need not answer; a member
+        // that does not is caught below.
+        if let Some(info) = info_raft(address).await {
+            states.push((address, info));
+        }
     }
-    let leaders = states.iter().filter(|(role, _, _)| role.as_deref() == Some("leader")).count();
-    let same_leader = states.windows(2).all(|pair| pair[0].1 == pair[1].1);
-    let same_commit = states.windows(2).all(|pair| pair[0].2 == pair[1].2);
-    if leaders == 1 && same_leader && same_commit {
-        Ok(())
-    } else {
-        Err(format!("{states:?}"))
+    let field = |info: &BTreeMap<String, String>, name: &str| info.get(name).cloned().unwrap_or_default();
+    let leaders: Vec<_> = states.iter().filter(|(_, info)| field(info, "role") == "leader").collect();
+    let [(_, leader)] = leaders.as_slice() else {
+        return Err(format!("{} leaders among {states:?}", leaders.len()));
+    };
+    let ids = |name: &str| -> Vec<String> {
+        field(leader, name).split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()
+    };
+    let members: Vec<String> =
+        ids("voters").into_iter().chain(ids("learners")).filter(|id| !damaged.contains(id)).collect();
+    let mut member_addresses = Vec::new();
+    for member in &members {
+        let Some((address, info)) = states.iter().find(|(_, info)| &field(info, "node_id") == member) else {
+            return Err(format!("member {member} does not answer; states {states:?}"));
+        };
+        let agrees = field(info, "leader_id") == field(leader, "node_id")
+            && field(info, "commit_index") == field(leader, "commit_index");
+        if !agrees {
+            return Err(format!("member {member} has not converged: {info:?} vs leader {leader:?}"));
+        }
+        member_addresses.push(*address);
     }
+    Ok(member_addresses)
 }
 
 async fn write_through_every_node(
@@ -256,9 +290,8 @@ async fn write_through_every_node(
     failures
 }
 
-/// Reads every key through the first node, linearizably, as the last operations of the history.
-async fn read_every_key(cluster: &SimCluster, config: &RunConfig, recorder: &Recorder) {
-    let address = cluster.healthy_client_addresses()[0];
+/// Reads every key through `address`, linearizably, as the last operations of the history.
+async fn read_every_key(address: SocketAddr, config: &RunConfig, recorder: &Recorder) {
     let workload = config.workload.clone();
     let recorder = recorder.clone();
     let reader = async move {

@@ -10,6 +10,7 @@ use kvstore::storage::TornWrite;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::world::churn;
 use crate::world::cluster::{Life, NodeState, SimCluster};
 
 /// Relative weights of fault kinds for one seed; zero disables a kind.
@@ -28,6 +29,9 @@ pub struct FaultMix {
     /// A node's clock jumps forward, or stands still for a while (a step back of a clock
     /// that never reads backwards).
     pub clock_step: u64,
+    /// Membership churn (see `churn.rs`): nodes join, are promoted, removed and replaced,
+    /// and leadership moves.
+    pub membership: u64,
     /// Whether a crash may keep a torn prefix of unsynced writes.
     pub torn_writes: bool,
     /// How long the quiet spell between faults lasts at most.
@@ -77,6 +81,7 @@ impl FaultMix {
             sync_failure: weight(),
             bit_flip: weight(),
             clock_step: weight(),
+            membership: weight(),
             torn_writes: false,
             gap_ms_max: 0,
             fault_ms_max: 0,
@@ -89,7 +94,7 @@ impl FaultMix {
         mix
     }
 
-    fn weights(&self) -> [u64; 8] {
+    fn weights(&self) -> [u64; 9] {
         [
             self.partition,
             self.isolate_leader_or_node,
@@ -99,6 +104,7 @@ impl FaultMix {
             self.sync_failure,
             self.bit_flip,
             self.clock_step,
+            self.membership,
         ]
     }
 }
@@ -118,6 +124,7 @@ pub async fn run(cluster: &mut SimCluster, mix: &FaultMix, seed: u64, duration: 
     let mut report = NemesisReport::default();
     let start = tokio::time::Instant::now();
     let total: u64 = mix.weights().iter().sum();
+    let initial_nodes = cluster.nodes.len();
     while start.elapsed() < duration {
         let gap_ms = rng.next_u64() % (mix.gap_ms_max + 1);
         tokio::time::sleep(Duration::from_millis(gap_ms)).await;
@@ -125,7 +132,10 @@ pub async fn run(cluster: &mut SimCluster, mix: &FaultMix, seed: u64, duration: 
             continue;
         }
         let fault_ms = 50 + rng.next_u64() % mix.fault_ms_max;
-        let event = inject(cluster, mix, &mut rng);
+        let event = match draw_kind(mix, &mut rng) {
+            MEMBERSHIP => churn::change_membership(cluster, initial_nodes, &mut rng).await,
+            kind => inject(cluster, mix, kind, &mut rng),
+        };
         let sync_failures_armed: Vec<bool> =
             cluster.nodes.values().map(|node| node.disk.sync_failures_pending() > 0).collect();
         report.log.push(format!("{:?} {event} for {fault_ms} ms", start.elapsed()));
@@ -157,21 +167,31 @@ fn check_storage_fault_handling(cluster: &SimCluster, armed: &[bool], event: &st
     failures
 }
 
-fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> String {
-    let ids = cluster.ids();
-    let pick = |rng: &mut ChaCha8Rng| ids[(rng.next_u64() % ids.len() as u64) as usize];
+/// The position of the membership churn in [`FaultMix::weights`].
+const MEMBERSHIP: usize = 8;
+
+/// A fault kind, by its position in [`FaultMix::weights`], drawn by weight.
+fn draw_kind(mix: &FaultMix, rng: &mut ChaCha8Rng) -> usize {
     let weights = mix.weights();
     let mut roll = rng.next_u64() % weights.iter().sum::<u64>();
-    let kind = weights.iter().position(|&weight| {
-        if roll < weight {
-            true
-        } else {
-            roll -= weight;
-            false
-        }
-    });
+    weights
+        .iter()
+        .position(|&weight| {
+            if roll < weight {
+                true
+            } else {
+                roll -= weight;
+                false
+            }
+        })
+        .expect("the roll is below the sum of the weights")
+}
+
+fn inject(cluster: &mut SimCluster, mix: &FaultMix, kind: usize, rng: &mut ChaCha8Rng) -> String {
+    let ids = cluster.ids();
+    let pick = |rng: &mut ChaCha8Rng| ids[(rng.next_u64() % ids.len() as u64) as usize];
     match kind {
-        Some(0) => match rng.next_u64() % 3 {
+        0 => match rng.next_u64() % 3 {
             0 => {
                 let (left, right): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|_| rng.next_u64() % 2 == 0);
                 cluster.partition(&[left.clone(), right.clone()]);
@@ -180,7 +200,7 @@ fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> Str
             1 => bridge(cluster, pick(rng)),
             _ => majorities_ring(cluster, rng),
         },
-        Some(1) => {
+        1 => {
             // Half the time the node the cluster's oracles last saw leading, so that a leader
             // (the node with most to lose) is cut off often, not one time in three.
             let leader = cluster.observer.latest_leader().filter(|_| rng.next_u64() % 2 == 0);
@@ -190,33 +210,33 @@ fn inject(cluster: &mut SimCluster, mix: &FaultMix, rng: &mut ChaCha8Rng) -> Str
             let role = if leader.is_some() { " (the leader)" } else { "" };
             format!("isolate {lonely}{role}")
         }
-        Some(2) => {
+        2 => {
             let from = pick(rng);
             let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != from).collect();
             let to = others[(rng.next_u64() % others.len() as u64) as usize];
             cluster.cut(from, to);
             format!("cut {from} -> {to}")
         }
-        Some(3) => {
+        3 => {
             let victim = pick(rng);
             let torn = mix.torn_writes;
             let mut torn_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
             cluster.kill(victim, |_, unsynced_bytes| torn_write(torn, &mut torn_rng, unsynced_bytes));
             format!("kill {victim}")
         }
-        Some(4) => {
+        4 => {
             let victim = pick(rng);
             if cluster.nodes[&victim].state == NodeState::Up {
                 cluster.pause(victim);
             }
             format!("pause {victim}")
         }
-        Some(5) => {
+        5 => {
             let victim = pick(rng);
             cluster.nodes[&victim].disk.fail_next_sync();
             format!("fail the next fsync of {victim}")
         }
-        Some(6) => flip_a_bit(cluster, pick(rng), rng),
+        6 => flip_a_bit(cluster, pick(rng), rng),
         _ => {
             let victim = pick(rng);
             let step_ms = rng.next_u64() % 3000;
@@ -278,7 +298,7 @@ fn majorities_ring(cluster: &mut SimCluster, rng: &mut ChaCha8Rng) -> String {
 /// to start. Skipped if that would damage a majority, or the log is still too short.
 fn flip_a_bit(cluster: &mut SimCluster, victim: NodeId, rng: &mut ChaCha8Rng) -> String {
     let damaged = cluster.nodes.values().filter(|node| node.corrupted).count();
-    let minority = (cluster.nodes.len() - 1) / 2;
+    let minority = (cluster.fewest_voters.max(1) - 1) / 2;
     let node = &cluster.nodes[&victim];
     let segment = node.disk.file_lengths(WAL_DIRECTORY).into_iter().next_back();
     let header = SEGMENT_HEADER_SIZE_BYTES as u64;

@@ -131,3 +131,21 @@ fn an_older_snapshot_reported_after_an_install_is_ignored() {
     let (_, recovered) = open(&disk);
     assert_eq!(recovered.state.snapshot.map(|snapshot| snapshot.meta.index), Some(9));
 }
+
+/// Found by the simulator (a joined node restarted after an fsync failure refused to start):
+/// the WAL's first hard state records predate the snapshot the replay starts from, and their
+/// terms are below the snapshot's. That is no defect.
+#[test]
+fn a_joined_node_whose_wal_begins_before_its_snapshot_recovers() {
+    let disk = MemDisk::new();
+    let (mut store, _) = RaftStore::open(disk.clone(), identity(), None, WalConfig::default()).unwrap();
+    store.persist(Some(hard_state(2, None, 0)), &[]).expect("the first leader's term");
+    store.persist(Some(hard_state(5, None, 0)), &[]).expect("a later leader's term");
+    store.install_snapshot(&snapshot(579, 5, "the leader's image"), true).expect("installed");
+    store.persist(Some(hard_state(5, None, 580)), &[entry(580, 5, "next")]).expect("the log goes on");
+    drop(store);
+    disk.crash_losing_unsynced();
+    let (_, recovered) = RaftStore::open(disk, identity(), None, WalConfig::default()).expect("recovers");
+    assert_eq!(recovered.state.snapshot.map(|snapshot| snapshot.meta.index), Some(579));
+    assert_eq!(recovered.state.entries, vec![entry(580, 5, "next")]);
+}
