@@ -233,9 +233,11 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             AdminRequest::Remove(id) => ConfChange::Remove(*id),
         };
         if self.raft.membership_change_pending() {
-            if admin.attempted {
-                // Perhaps our own change, proposed by an earlier leader: once it settles, the
-                // check above tells.
+            // A joint change under way is another change: refused, unless it may be our own
+            // (proposed by an earlier leader), which the check above tells once it settles.
+            // A configuration entry not yet committed in this term (after a leader change)
+            // settles by itself: wait for it.
+            if admin.attempted || !self.raft.membership().is_joint() {
                 return None;
             }
             let reason = "another membership change is in progress: retry when RAFT.STATUS shows it done";
