@@ -75,8 +75,21 @@ fn read_from_the_future(history: &mut Vec<Operation>, choice: usize) -> Option<(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
+    /// Soundness: however many outcomes are unknown, a linearizable history is never flagged.
+    /// (With many unknowns on one hot key the search budget may run out: an explicit
+    /// inconclusive verdict, allowed here. An earlier version demanded acceptance up to 20%
+    /// unknowns and failed now and then, on a random seed, for that reason.)
     #[test]
-    fn histories_of_a_linearizable_store_are_accepted(workload in workload(200)) {
+    fn histories_of_a_linearizable_store_are_never_flagged(workload in workload(200)) {
+        let history = generate(&workload);
+        let report = check(&history, &CheckConfig::default());
+        prop_assert!(!matches!(report.verdict, Verdict::Violation(_)), "{:?}\n{}", workload, report);
+    }
+
+    /// Completeness within the budget: with unknown outcomes as rare as in the simulator's
+    /// runs (at most 5%), every linearizable history is proven so.
+    #[test]
+    fn histories_of_a_linearizable_store_are_accepted(workload in workload(50)) {
         let history = generate(&workload);
         let report = check(&history, &CheckConfig::default());
         prop_assert!(report.is_linearizable(), "{:?}\n{}", workload, report);
