@@ -255,3 +255,53 @@ fn stickiness_lasts_exactly_one_minimum_election_timeout() {
     let follower = cluster.node(2).unwrap();
     assert_eq!((follower.term(), follower.voted_for()), (9, Some(3)), "at 1000 ms the vote is heeded");
 }
+
+mod snapshots_and_membership {
+    use bytes::Bytes;
+    use engine::testkit::Cluster;
+    use engine::{ConfChange, ConfChangeError, Config, SnapshotError, TransferError};
+
+    fn cluster() -> Cluster {
+        // No trailing entries: a learner that has answered nothing is behind at once.
+        let config = Config { snapshot_trailing_entries: 0, ..Config::default() };
+        let mut cluster = Cluster::new(&[1, 2, 3], config, 3);
+        cluster.campaign(1).unwrap();
+        cluster.stabilize();
+        cluster
+    }
+
+    #[test]
+    fn snapshot_calls_refuse_what_the_log_cannot_back() {
+        let mut cluster = cluster();
+        let raft = cluster.node(1).unwrap();
+        let applied = raft.log().applied_index();
+        assert_eq!(raft.snapshot_meta(applied + 1), Err(SnapshotError::NotApplied { index: applied + 1, applied }));
+        let mut meta = raft.snapshot_meta(applied).unwrap();
+        meta.term += 1;
+        let wrong = engine::Snapshot { meta, data: Bytes::from_static(b"image") };
+        let error = cluster.node_mut(1).on_snapshot_saved(wrong);
+        assert!(matches!(error, Err(SnapshotError::WrongMeta { .. })), "{error:?}");
+        assert_eq!(cluster.node_mut(1).on_snapshot_installed(5), Err(SnapshotError::NotInstalling { index: 5 }));
+    }
+
+    #[test]
+    fn membership_calls_name_what_is_wrong() {
+        let mut cluster = cluster();
+        let add = |id| ConfChange::AddLearner { id, metadata: Bytes::new() };
+        assert_eq!(cluster.conf_change(2, add(4)), Err(ConfChangeError::NotLeader { leader_hint: Some(1) }));
+        assert_eq!(cluster.conf_change(1, add(0)), Err(ConfChangeError::ZeroNodeId));
+        assert_eq!(cluster.conf_change(1, add(3)), Err(ConfChangeError::AlreadyMember { id: 3 }));
+        assert_eq!(cluster.conf_change(1, ConfChange::Promote(2)), Err(ConfChangeError::NotALearner { id: 2 }));
+        assert_eq!(cluster.conf_change(1, ConfChange::Remove(7)), Err(ConfChangeError::UnknownNode { id: 7 }));
+        assert!(cluster.conf_change(1, add(4)).is_ok());
+        assert_eq!(cluster.conf_change(1, add(5)), Err(ConfChangeError::ChangeInProgress));
+        // A learner that never answered has not caught up.
+        cluster.stabilize();
+        assert_eq!(cluster.conf_change(1, ConfChange::Promote(4)), Err(ConfChangeError::LearnerBehind { id: 4 }));
+        assert_eq!(cluster.transfer_leadership(1, 4), Err(TransferError::NotAVoter { id: 4 }));
+        assert_eq!(cluster.transfer_leadership(1, 1), Err(TransferError::AlreadyLeader));
+        assert!(cluster.transfer_leadership(1, 2).is_ok());
+        assert_eq!(cluster.transfer_leadership(1, 3), Err(TransferError::TransferInProgress));
+        assert_eq!(cluster.conf_change(1, ConfChange::Remove(4)), Err(ConfChangeError::TransferInProgress));
+    }
+}

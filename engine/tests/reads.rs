@@ -211,3 +211,21 @@ fn the_read_oracle_flags_a_read_that_misses_a_committed_write() {
     let violation = oracles.observe_read_released(1, stale, leader.commit_index()).unwrap_err();
     assert!(violation.contains("read safety"), "{violation}");
 }
+
+/// Transfer does not break leases: the voters grant the target's vote despite hearing from
+/// the leader, so from the moment it hands over the leader may not serve under its lease.
+#[test]
+fn a_leader_handing_over_serves_no_lease_reads() {
+    let mut cluster = three_nodes(true);
+    cluster.advance(100);
+    cluster.stabilize();
+    assert!(cluster.node(1).unwrap().lease_remaining_ms().is_some(), "the lease holds before the transfer");
+    cluster.transfer_leadership(1, 2).unwrap();
+    assert_eq!(cluster.node(1).unwrap().lease_remaining_ms(), None, "no lease while handing over");
+    cluster.read(1, 7, true).unwrap();
+    cluster.process_ready(1, false);
+    assert!(released(&cluster).is_empty(), "a lease read waits for a round instead");
+    // Settled by a round instead (the oracles check that the read index is safe).
+    cluster.stabilize();
+    assert_eq!(cluster.leader(), Some(2), "the target took over");
+}

@@ -262,6 +262,11 @@ impl Cluster {
         &self.reads_released
     }
 
+    /// Node `id`'s engine, for tests that call it directly (the oracles do not see it).
+    pub fn node_mut(&mut self, id: NodeId) -> &mut Raft {
+        self.raft_mut(id)
+    }
+
     fn raft_mut(&mut self, id: NodeId) -> &mut Raft {
         self.nodes.get_mut(&id).and_then(|node| node.raft.as_mut()).unwrap_or_else(|| panic!("node {id} is down"))
     }
