@@ -132,7 +132,7 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
         .with_context(|| format!("cannot open the data directory {}", config.data.display()))?;
     let mut static_addresses: BTreeMap<NodeId, MemberAddresses> = if joining {
         let fresh = recovered.state.entries.is_empty() && recovered.state.snapshot.is_none();
-        join_cluster(config, fresh).await?
+        join_cluster(config, fresh).await
     } else {
         config.peers.iter().map(|(&id, &raft)| (id, MemberAddresses { raft, client: None })).collect()
     };
@@ -216,32 +216,40 @@ pub async fn start_with_hooks<D: Disk + Clone + Send + 'static>(
 }
 
 /// Where a node started with `--join` finds its peers, through the first member at
-/// `config.join` that answers. A `fresh` node asks to be added as a learner (which needs a
+/// `config.join` that answers (asking them all again every second until one does). A `fresh` node asks to be added as a learner (which needs a
 /// leader) and takes the peer addresses from the answer. A node that joined before only asks
 /// for the addresses (`RAFT.STATUS`, which any member answers by itself): the cluster may need
 /// this very node to elect a leader.
-async fn join_cluster(config: &ProcessConfig, fresh: bool) -> anyhow::Result<BTreeMap<NodeId, MemberAddresses>> {
+async fn join_cluster(config: &ProcessConfig, fresh: bool) -> BTreeMap<NodeId, MemberAddresses> {
     let (id, raft, client) = (config.id.to_string(), config.raft_listen.to_string(), config.listen.to_string());
     let words: Vec<&str> =
         if fresh { vec!["RAFT.ADDLEARNER", id.as_str(), raft.as_str(), client.as_str()] } else { vec!["RAFT.STATUS"] };
-    let mut failures = Vec::new();
-    for seed in &config.join {
-        let book = match crate::admin_client::call(&seed.to_string(), &words).await {
-            Ok(reply) if fresh => parse_peer_book(&reply),
-            Ok(reply) => parse_status_addresses(&reply),
-            Err(reason) => Err(reason),
-        };
-        match book {
-            Ok(book) => {
-                tracing::info!(%seed, peers = book.len(), fresh, "found the cluster's peers");
-                let addresses = book.into_iter().map(|(id, raft)| (id, MemberAddresses { raft, client: None }));
-                return Ok(addresses.collect());
+    // A cluster without a leader cannot add anyone; it may get one again any moment, so keep
+    // asking (as an operator would) rather than give up.
+    loop {
+        let mut failures = Vec::new();
+        for seed in &config.join {
+            let book = match crate::admin_client::call(&seed.to_string(), &words).await {
+                Ok(reply) if fresh => parse_peer_book(&reply),
+                Ok(reply) => parse_status_addresses(&reply),
+                Err(reason) => Err(reason),
+            };
+            match book {
+                Ok(book) => {
+                    tracing::info!(%seed, peers = book.len(), fresh, "found the cluster's peers");
+                    let addresses = book.into_iter().map(|(id, raft)| (id, MemberAddresses { raft, client: None }));
+                    return addresses.collect();
+                }
+                Err(reason) => failures.push(format!("{seed}: {reason}")),
             }
-            Err(reason) => failures.push(format!("{seed}: {reason}")),
         }
+        tracing::warn!("cannot join the cluster through any --join address yet, retrying: {}", failures.join("; "));
+        tokio::time::sleep(JOIN_RETRY_PAUSE).await;
     }
-    anyhow::bail!("cannot join the cluster through any --join address: {}", failures.join("; "))
 }
+
+/// How long a joining node waits before it asks the `--join` members again.
+const JOIN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads `RAFT.ADDLEARNER`'s answer: an array of `id=host:port`, or an error reply.
 fn parse_peer_book(reply: &Frame) -> Result<BTreeMap<NodeId, SocketAddr>, String> {

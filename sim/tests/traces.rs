@@ -12,3 +12,15 @@ fn trace_0002_forward_reply_to_a_restarted_node() {
     let failures = sim::judge(&run(RunConfig::new(7612)));
     assert!(failures.is_empty(), "seed 7612 fails again:\n{}", failures.join("\n"));
 }
+
+/// Seeds that failed while snapshots and membership churn were added (traces/0003 to 0006):
+/// a joined node that needed a leader to restart (44), a joined node whose WAL predates its
+/// snapshot (189), admin answers that misreported a removal (25, 136), an oracle false alarm
+/// (17, 64), and a joining node that gave up (8524).
+#[test]
+fn traces_0003_to_0006_membership_churn() {
+    for seed in [17, 25, 44, 64, 136, 189, 8524] {
+        let failures = sim::judge(&run(RunConfig::new(seed)));
+        assert!(failures.is_empty(), "seed {seed} fails again:\n{}", failures.join("\n"));
+    }
+}
