@@ -216,20 +216,9 @@ pub(super) fn raft_lines(status: &NodeStatus) -> String {
 pub(super) fn raft_status(status: &NodeStatus) -> String {
     let membership = &status.membership;
     let list = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    let mut text = format!(
-        "node_id:{}\r\nrole:{}\r\nterm:{}\r\nleader_id:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
-         snapshot_index:{}\r\nvoters:{}\r\nlearners:{}\r\njoint:{}\r\n",
-        status.id,
-        role_name(status.role),
-        status.term,
-        status.leader_id.unwrap_or(0),
-        status.commit_index,
-        status.applied_index,
-        status.snapshot_index,
-        list(&membership.voters),
-        list(&membership.learners),
-        if membership.outgoing_voters.is_empty() { "no" } else { "yes" },
-    );
+    // INFO raft's lines, then the membership in detail.
+    let mut text = raft_lines(status).trim_start_matches("# Raft\r\n").to_string();
+    text.push_str(&format!("joint:{}\r\n", if membership.outgoing_voters.is_empty() { "no" } else { "yes" }));
     if !membership.outgoing_voters.is_empty() {
         text.push_str(&format!("outgoing_voters:{}\r\n", list(&membership.outgoing_voters)));
     }
