@@ -21,7 +21,7 @@
 
 use crate::error::{ConfChangeError, TransferError};
 use crate::message::MessageBody;
-use crate::progress::Progress;
+use crate::progress::{Progress, ReplicationState};
 use crate::raft::{Core, LeaderState, Raft, RoleState};
 use crate::snapshot::membership_in;
 use crate::types::{ConfChange, Entry, EntryKind, Index, Membership, NodeId};
@@ -236,13 +236,14 @@ fn changed_membership(
     Ok(next)
 }
 
-/// A learner is promoted only once its log is within `snapshot_trailing_entries` of the
-/// commit index: a voter that cannot acknowledge yet would only make quorums harder to reach.
+/// A learner is promoted only once it answers (its log matches and appends stream to it)
+/// and its log is within `snapshot_trailing_entries` of the commit index: a voter that cannot
+/// acknowledge yet would only make quorums harder to reach.
 fn learner_caught_up(core: &Core, leader: &LeaderState, id: NodeId) -> bool {
-    leader
-        .progress
-        .get(&id)
-        .is_some_and(|progress| progress.match_index + core.config.snapshot_trailing_entries >= core.log.commit_index())
+    leader.progress.get(&id).is_some_and(|progress| {
+        matches!(progress.state, ReplicationState::Replicate { .. })
+            && progress.match_index + core.config.snapshot_trailing_entries >= core.log.commit_index()
+    })
 }
 
 /// A leader that removed itself steps down; rather than leave the cluster without a leader

@@ -18,11 +18,14 @@ impl Raft {
     fn step_validated(&mut self, message: Message) -> Result<(), StepError> {
         let asks_for_vote =
             matches!(message.body, MessageBody::VoteRequest { .. } | MessageBody::PreVoteRequest { .. });
-        if asks_for_vote && !self.core.membership.is_voter(message.from) {
+        let membership = &self.core.membership;
+        if asks_for_vote && !membership.voters.is_empty() && !membership.is_voter(message.from) {
             // A node this configuration does not count (removed, and not told so, since the
             // leader stops replicating to it) would otherwise raise everyone's term with each
             // campaign it cannot win, forever (Raft dissertation §4.2.3). Ignoring it is safe:
-            // a vote may always be withheld.
+            // a vote may always be withheld. A node that knows no configuration yet (added and
+            // promoted before it received anything) cannot judge, and its vote may be the one
+            // a candidate needs.
             return Ok(());
         }
         if message.term > self.core.term {

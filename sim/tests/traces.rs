@@ -24,3 +24,13 @@ fn traces_0003_to_0006_membership_churn() {
         assert!(failures.is_empty(), "seed {seed} fails again:\n{}", failures.join("\n"));
     }
 }
+
+/// Seeds that failed on the simulator's own harness while membership churn was added
+/// (traces/0009).
+#[test]
+fn trace_0009_harness_while_adding_churn() {
+    for seed in [3, 49, 50, 53, 54, 55, 56, 57, 77, 137, 145, 164, 171, 195, 199, 207, 374] {
+        let failures = sim::judge(&run(RunConfig::new(seed)));
+        assert!(failures.is_empty(), "seed {seed} fails again:\n{}", failures.join("\n"));
+    }
+}
