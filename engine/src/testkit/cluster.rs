@@ -93,14 +93,9 @@ impl Cluster {
             conf_changes_accepted: 0,
             transfers_accepted: 0,
         };
-        for &id in ids {
-            let disk = MemoryLog::from_persisted(&bootstrap);
-            let node = Node { raft: None, disk, pending_writes: Vec::new(), applied: Vec::new(), incarnation: 0 };
-            cluster.nodes.insert(id, node);
-            cluster.start(id);
-        }
-        for &id in spares {
-            let disk = MemoryLog::default();
+        let voters = ids.iter().map(|&id| (id, MemoryLog::from_persisted(&bootstrap)));
+        let empty = spares.iter().map(|&id| (id, MemoryLog::default()));
+        for (id, disk) in voters.chain(empty) {
             let node = Node { raft: None, disk, pending_writes: Vec::new(), applied: Vec::new(), incarnation: 0 };
             cluster.nodes.insert(id, node);
             cluster.start(id);

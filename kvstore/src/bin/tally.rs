@@ -222,15 +222,21 @@ fn main() -> ExitCode {
 
 /// Prints the summary on standard output (progress goes to the log on standard error), and
 /// writes it as JSON too if asked.
+/// The async runtime the commands run on, or `None` after saying why there is none.
+#[cfg(not(madsim))]
+fn runtime(command: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("{command}: cannot start the async runtime: {error}");
+            None
+        }
+    }
+}
+
 #[cfg(not(madsim))]
 fn run_bench(config: kvstore::bench::BenchConfig) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("tally bench: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = runtime("tally bench") else { return ExitCode::FAILURE };
     let json_path = config.json.clone();
     let summary = match runtime.block_on(kvstore::bench::run(config)) {
         Ok(summary) => summary,
@@ -251,13 +257,7 @@ fn run_bench(config: kvstore::bench::BenchConfig) -> ExitCode {
 
 #[cfg(not(madsim))]
 fn run_admin(args: AdminArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("tally admin: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = runtime("tally admin") else { return ExitCode::FAILURE };
     let words = args.command.words();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match runtime.block_on(kvstore::admin_client::call(&args.node, &words)) {
@@ -293,13 +293,7 @@ fn run_bench(_config: kvstore::bench::BenchConfig) -> ExitCode {
 
 #[cfg(not(madsim))]
 fn run_server(config: kvstore::config::ProcessConfig) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("tally: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let Some(runtime) = runtime("tally") else { return ExitCode::FAILURE };
     match runtime.block_on(kvstore::process::run_until_signal(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

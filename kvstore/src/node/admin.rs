@@ -61,30 +61,32 @@ pub fn decode_addresses(metadata: &[u8]) -> Option<MemberAddresses> {
 }
 
 impl<S: LogStore, P: PeerSender> Driver<S, P> {
-    /// Every member's addresses: the static peers, overridden by the membership's metadata.
-    pub(crate) fn member_addresses(&self) -> BTreeMap<NodeId, MemberAddresses> {
+    /// Every member's addresses, as of the last [`Self::sync_peer_addresses`].
+    pub(crate) fn member_addresses(&self) -> &BTreeMap<NodeId, MemberAddresses> {
+        &self.member_addresses
+    }
+
+    /// The membership changed (a new configuration entry, a truncation, a snapshot): the
+    /// address book is rebuilt, the static peers overridden by the membership's metadata, and
+    /// peers added at run time become reachable. Called at start and once per loop turn.
+    pub(crate) fn sync_peer_addresses(&mut self) {
+        if self.known_membership.as_ref() == Some(self.raft.membership()) {
+            return;
+        }
+        self.known_membership = Some(self.raft.membership().clone());
         let mut addresses = self.static_addresses.clone();
         for (&id, metadata) in &self.raft.membership().metadata {
             if let Some(decoded) = decode_addresses(metadata) {
                 addresses.insert(id, decoded);
             }
         }
-        addresses
-    }
-
-    /// The membership changed (a new configuration entry, a truncation, a snapshot): peers
-    /// added at run time become reachable.
-    pub(crate) fn sync_peer_addresses(&mut self) {
-        if self.known_membership.as_ref() == Some(self.raft.membership()) {
-            return;
-        }
-        self.known_membership = Some(self.raft.membership().clone());
         let own_id = self.raft.id();
-        for (id, addresses) in self.member_addresses() {
+        for (&id, member) in &addresses {
             if id != own_id {
-                self.peers.add_peer(id, addresses.raft);
+                self.peers.add_peer(id, member.raft);
             }
         }
+        self.member_addresses = addresses;
     }
 
     /// The membership as `RAFT.STATUS` shows it.
@@ -95,8 +97,8 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             .iter()
             .filter_map(|&id| self.raft.progress(id).map(|progress| (id, progress.match_index)))
             .collect();
-        let mut addresses = self.member_addresses();
-        addresses.retain(|id, _| members.contains(id));
+        let addresses =
+            self.member_addresses().iter().filter(|(id, _)| members.contains(id)).map(|(&id, &a)| (id, a)).collect();
         MembershipStatus {
             voters: membership.voters.iter().copied().collect(),
             outgoing_voters: membership.outgoing_voters.iter().copied().collect(),
@@ -282,20 +284,12 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     /// Every member's peer address, this node's included: what a joining node needs.
     fn peer_book(&self) -> BTreeMap<NodeId, SocketAddr> {
         let members = self.raft.membership().members();
-        let addresses = self.member_addresses();
-        addresses.into_iter().filter(|(id, _)| members.contains(id)).map(|(id, a)| (id, a.raft)).collect()
+        let addresses = self.member_addresses().iter();
+        addresses.filter(|(id, _)| members.contains(id)).map(|(&id, a)| (id, a.raft)).collect()
     }
 
     fn answer_admin(&self, admin: PendingAdmin, outcome: Result<AdminReply, AdminError>) {
-        match admin.responder {
-            Responder::Local(reply) => {
-                let _ = reply.send(outcome);
-            }
-            Responder::Peer { node, forward_id } => {
-                let message = PeerMessage::ForwardReply { id: forward_id, outcome: ForwardedOutcome::Admin(outcome) };
-                self.peers.send(node, message);
-            }
-        }
+        admin.responder.answer(outcome, &self.peers, ForwardedOutcome::Admin);
     }
 
     /// Answers every admin request (the node is stopping).

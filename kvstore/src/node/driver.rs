@@ -136,8 +136,11 @@ pub struct Driver<S: LogStore, P: PeerSender> {
     pub(crate) admins: Vec<PendingAdmin>,
     /// The addresses of the members named by `--peers` (and this node's own).
     pub(crate) static_addresses: BTreeMap<NodeId, MemberAddresses>,
-    /// The membership the transport was last told about.
+    /// The membership the address book below was built for.
     pub(crate) known_membership: Option<engine::Membership>,
+    /// Every member's addresses: `static_addresses` overridden by the membership's metadata,
+    /// rebuilt only when the membership changes (see `admin.rs`).
+    pub(crate) member_addresses: BTreeMap<NodeId, MemberAddresses>,
 }
 
 impl<S: LogStore, P: PeerSender> std::fmt::Debug for Driver<S, P> {
@@ -215,8 +218,8 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 self.fail_everything("the node stopped after a storage failure");
                 return Err(error);
             }
-            self.advance_admins(now_ms);
             self.sync_peer_addresses();
+            self.advance_admins(now_ms);
             self.publish_status();
             if let Some(observer) = &self.observer {
                 observer.turn_ended(&self.raft);
@@ -669,27 +672,11 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     }
 
     fn answer_write(&self, write: PendingWrite, outcome: Result<Reply, WriteError>) {
-        match write.responder {
-            Responder::Local(reply) => {
-                let _ = reply.send(outcome);
-            }
-            Responder::Peer { node, forward_id } => {
-                let message = PeerMessage::ForwardReply { id: forward_id, outcome: ForwardedOutcome::Write(outcome) };
-                self.peers.send(node, message);
-            }
-        }
+        write.responder.answer(outcome, &self.peers, ForwardedOutcome::Write);
     }
 
     fn answer_read(&self, read: PendingRead, outcome: Result<Reply, ReadError>) {
-        match read.responder {
-            Responder::Local(reply) => {
-                let _ = reply.send(outcome);
-            }
-            Responder::Peer { node, forward_id } => {
-                let message = PeerMessage::ForwardReply { id: forward_id, outcome: ForwardedOutcome::Read(outcome) };
-                self.peers.send(node, message);
-            }
-        }
+        read.responder.answer(outcome, &self.peers, ForwardedOutcome::Read);
     }
 
     /// Answers everything in flight: writes that may have reached a log get "outcome unknown".
@@ -713,6 +700,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
 
     pub(crate) fn current_status(&self) -> NodeStatus {
         let log = self.raft.log();
+        let metrics = self.metrics.snapshot();
         NodeStatus {
             id: self.raft.id(),
             role: self.raft.role(),
@@ -724,8 +712,8 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
             log_entries: log.entries().len() as u64,
             voters: self.raft.membership().voters.iter().copied().collect(),
             snapshot_index: log.snapshot_index(),
-            snapshots_saved: self.metrics.snapshot().snapshots_saved,
-            snapshots_installed: self.metrics.snapshot().snapshots_installed,
+            snapshots_saved: metrics.snapshots_saved,
+            snapshots_installed: metrics.snapshots_installed,
             membership: self.membership_status(),
         }
     }

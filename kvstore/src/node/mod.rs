@@ -17,6 +17,7 @@ pub mod observer;
 pub mod peer;
 mod pending;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use engine::{NodeId, PersistedState, Raft};
@@ -55,7 +56,7 @@ pub struct NodeParts<S, P> {
     pub observer: Option<Arc<dyn NodeObserver>>,
     /// Where the members named at start (`--peers`) and this node listen. Members added at
     /// run time carry their addresses in the membership.
-    pub static_addresses: std::collections::BTreeMap<NodeId, MemberAddresses>,
+    pub static_addresses: BTreeMap<NodeId, MemberAddresses>,
 }
 
 /// How the server (and the process) talks to a running node. Cheap to clone.
@@ -99,7 +100,7 @@ pub fn spawn<S: LogStore, P: PeerSender>(
     };
     let (status_sender, status) = watch::channel(placeholder);
     let metrics = Arc::new(NodeMetrics::default());
-    let driver = Driver {
+    let mut driver = Driver {
         raft,
         store: parts.store,
         machine,
@@ -116,7 +117,9 @@ pub fn spawn<S: LogStore, P: PeerSender>(
         admins: Vec::new(),
         static_addresses: parts.static_addresses,
         known_membership: None,
+        member_addresses: BTreeMap::new(),
     };
+    driver.sync_peer_addresses();
     let task = tokio::spawn(driver.run());
     Ok((NodeHandle { requests: requests_sender, status, metrics }, task))
 }

@@ -16,6 +16,8 @@ use engine::{Index, NodeId, ReadId, Term};
 use tokio::sync::oneshot;
 
 use crate::node::api::{ReadError, ReadMode, WriteError};
+use crate::node::driver::PeerSender;
+use crate::node::peer::{ForwardedOutcome, PeerMessage};
 use crate::state::{Query, Reply, Request};
 
 /// Where an answer goes: a local connection, or the follower that forwarded the request.
@@ -23,6 +25,22 @@ use crate::state::{Query, Reply, Request};
 pub enum Responder<T> {
     Local(oneshot::Sender<T>),
     Peer { node: NodeId, forward_id: u64 },
+}
+
+impl<T> Responder<T> {
+    /// Hands `outcome` to whoever waits for it; a follower gets it through `peers`, wrapped by
+    /// `forwarded` into its kind of [`ForwardedOutcome`]. A local client that went away is
+    /// no error.
+    pub fn answer(self, outcome: T, peers: &impl PeerSender, forwarded: fn(T) -> ForwardedOutcome) {
+        match self {
+            Responder::Local(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Responder::Peer { node, forward_id } => {
+                peers.send(node, PeerMessage::ForwardReply { id: forward_id, outcome: forwarded(outcome) });
+            }
+        }
+    }
 }
 
 /// A write and everything needed to finish it.

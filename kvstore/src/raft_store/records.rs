@@ -36,13 +36,9 @@ pub(super) fn encode_snapshot_record(record: &SnapshotRecord) -> Vec<u8> {
     postcard::to_allocvec(record).expect("a snapshot record always serializes into a Vec")
 }
 
+/// Decodes a snapshot record's payload; trailing bytes are a defect.
 pub(super) fn decode_snapshot_record(payload: &[u8]) -> Result<SnapshotRecord, LogDefect> {
-    let (record, rest) = postcard::take_from_bytes(payload).map_err(|error| undecodable("snapshot", error))?;
-    if !rest.is_empty() {
-        let message = format!("{} trailing bytes", rest.len());
-        return Err(LogDefect::Undecodable { record: "snapshot", message });
-    }
-    Ok(record)
+    decode_whole(payload, "snapshot")
 }
 
 /// The payload of a hard state record: the hard state in force after its batch, and how
@@ -100,12 +96,17 @@ pub(super) fn encode_hard_state(record: &HardStateRecord) -> Vec<u8> {
 
 /// Decodes a hard state record's payload; trailing bytes are a defect.
 pub(super) fn decode_hard_state(payload: &[u8]) -> Result<HardStateRecord, LogDefect> {
-    let (record, rest) = postcard::take_from_bytes(payload).map_err(|error| undecodable("hard state", error))?;
+    decode_whole(payload, "hard state")
+}
+
+/// Decodes a payload that holds exactly one `T`, named `record` in the defect.
+fn decode_whole<T: serde::de::DeserializeOwned>(payload: &[u8], record: &'static str) -> Result<T, LogDefect> {
+    let (decoded, rest) = postcard::take_from_bytes(payload).map_err(|error| undecodable(record, error))?;
     if !rest.is_empty() {
         let message = format!("{} trailing bytes", rest.len());
-        return Err(LogDefect::Undecodable { record: "hard state", message });
+        return Err(LogDefect::Undecodable { record, message });
     }
-    Ok(record)
+    Ok(decoded)
 }
 
 fn undecodable(record: &'static str, error: postcard::Error) -> LogDefect {
