@@ -60,15 +60,15 @@ run:
 	$(CARGO) build --release -p kvstore --bin tally
 	RUN_DIR=$(RUN_DIR) scripts/run-local-cluster.sh
 
-# Simulation: release build of the simulator. `make sim` sweeps SEEDS; `make sim SEED=n`
+# Simulation: the `sim` profile (release speed, debug assertions on, see Cargo.toml). `make sim` sweeps SEEDS; `make sim SEED=n`
 # replays one seed with full logs and prints its trace hash; `make sim-long` sweeps 10,000
 # seeds on every core, in chunks of separate processes (scripts/sim-long.sh says why).
-# SIM_ARGS passes more flags (see target/sim/release/tally-sim --help).
+# SIM_ARGS passes more flags (see target/sim/sim/tally-sim --help).
 SEEDS ?= 0..200
 SIM_ARGS ?=
-TALLY_SIM := target/sim/release/tally-sim
+TALLY_SIM := target/sim/sim/tally-sim
 sim-build:
-	$(SIM_ENV) $(CARGO) build --release -p sim --bin tally-sim
+	$(SIM_ENV) $(CARGO) build --profile sim -p sim --bin tally-sim
 
 sim: sim-build
 ifdef SEED
@@ -78,11 +78,11 @@ else
 endif
 
 sim-long: sim-build
-	SIM_ARGS="$(SIM_ARGS)" scripts/sim-long.sh
+	TALLY_SIM=$(TALLY_SIM) SIM_ARGS="$(SIM_ARGS)" scripts/sim-long.sh
 
-# The bounded sweep and the determinism tests, in the simulator build.
+# The bounded sweep and the determinism tests, in the simulator build and profile.
 test-sim:
-	$(SIM_ENV) $(CARGO) test -p sim
+	$(SIM_ENV) $(CARGO) test --profile sim -p sim
 
 # Fuzzing; see fuzz/README.md. cargo-fuzz passes nightly-only flags to rustc, which the
 # stable toolchain accepts with RUSTC_BOOTSTRAP=1. Each target reads its committed seeds

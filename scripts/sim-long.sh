@@ -10,7 +10,7 @@
 # real time ratio over the whole sweep; exits non-zero if any seed failed.
 set -euo pipefail
 
-TALLY_SIM=${TALLY_SIM:-target/sim/release/tally-sim}
+TALLY_SIM=${TALLY_SIM:-target/sim/sim/tally-sim}
 SEEDS=${SEEDS:-10000}
 CHUNK=${CHUNK:-250}
 JOBS=${JOBS:-$(nproc)}

@@ -1,14 +1,21 @@
-//! Facts that hold after every input. They run in debug and test builds, so every scenario,
-//! property test and simulation checks them at every step; release builds skip them.
+//! Facts that hold after every input. The engine checks them after every input in builds with
+//! debug assertions: debug and test builds, and the simulator's `sim` profile (release speed,
+//! assertions on), so every scenario, property test and simulated seed checks them at every
+//! step. Production release builds skip them; [`Raft::check_invariants`] itself always checks.
 
 use crate::raft::{Raft, RoleState};
 
 impl Raft {
     /// Panics if the node's state contradicts itself. One fact per assertion.
     pub fn check_invariants(&self) {
+        self.check_log_frontiers();
+        self.check_role();
+    }
+
+    /// The check every input ends with: on wherever debug assertions are.
+    pub(crate) fn check_invariants_if_debug(&self) {
         if cfg!(debug_assertions) {
-            self.check_log_frontiers();
-            self.check_role();
+            self.check_invariants();
         }
     }
 

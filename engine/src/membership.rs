@@ -53,7 +53,7 @@ impl Raft {
         let next = changed_membership(&core.membership, change, |id| learner_caught_up(core, leader, id))?;
         let index = append_configuration(core, next);
         self.on_membership_changed();
-        self.check_invariants();
+        self.check_invariants_if_debug();
         Ok(index)
     }
 
@@ -75,7 +75,7 @@ impl Raft {
         let deadline_ms = core.now_ms + core.config.election_timeout_ms_min;
         leader.transfer = Some(Transfer { to, deadline_ms, timeout_now_sent: false });
         maybe_send_timeout_now(core, leader);
-        self.check_invariants();
+        self.check_invariants_if_debug();
         Ok(())
     }
 

@@ -163,7 +163,7 @@ impl Raft {
         core.refresh_membership();
         core.reset_election_deadline();
         let raft = Raft { core, role: RoleState::Follower };
-        raft.check_invariants();
+        raft.check_invariants_if_debug();
         Ok(raft)
     }
 
@@ -196,6 +196,16 @@ impl Raft {
 
     pub fn log(&self) -> &RaftLog {
         &self.core.log
+    }
+
+    /// The driver's clock as of the last [`Raft::tick`] (or construction): the time every
+    /// decision since was made at.
+    pub fn now_ms(&self) -> u64 {
+        self.core.now_ms
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.core.config
     }
 
     pub fn commit_index(&self) -> Index {
@@ -232,7 +242,7 @@ impl Raft {
                 self.start_election();
             }
         }
-        self.check_invariants();
+        self.check_invariants_if_debug();
     }
 
     // ----- requests -----
@@ -263,7 +273,7 @@ impl Raft {
         leader.uncommitted_bytes += size_bytes;
         core.log.append(entry);
         // A single-node cluster commits once its own write is durable; nothing to do until then.
-        self.check_invariants();
+        self.check_invariants_if_debug();
         Ok(index)
     }
 
@@ -276,7 +286,7 @@ impl Raft {
             return Err(CampaignError::NotAVoter);
         }
         self.start_election();
-        self.check_invariants();
+        self.check_invariants_if_debug();
         Ok(())
     }
 
@@ -306,7 +316,7 @@ impl Raft {
             snapshot_to_install: core.snapshots.take_to_install(),
             snapshot_due,
         };
-        self.check_invariants();
+        self.check_invariants_if_debug();
         ready
     }
 
@@ -317,14 +327,14 @@ impl Raft {
         if self.core.log.on_persisted(index, term) && matches!(self.role, RoleState::Leader(_)) {
             self.maybe_commit();
         }
-        self.check_invariants();
+        self.check_invariants_if_debug();
     }
 
     /// The driver applied committed entries up to `index`.
     pub fn on_applied(&mut self, index: Index) -> Result<(), ApplyError> {
         let result =
             self.core.log.on_applied(index).map_err(|handed_out| ApplyError::NotHandedOut { index, handed_out });
-        self.check_invariants();
+        self.check_invariants_if_debug();
         result
     }
 

@@ -119,7 +119,7 @@ impl Raft {
         core.log.compact_to(index.saturating_sub(core.config.snapshot_trailing_entries));
         core.snapshots.latest = Some(snapshot);
         core.snapshots.reset_counters();
-        self.check_invariants();
+        self.check_invariants_if_debug();
         Ok(())
     }
 
@@ -140,7 +140,7 @@ impl Raft {
             core.send(leader, core.term, MessageBody::AppendResponse(accepted));
         }
         core.snapshots.reset_counters();
-        self.check_invariants();
+        self.check_invariants_if_debug();
         Ok(())
     }
 

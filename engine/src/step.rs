@@ -11,7 +11,7 @@ impl Raft {
     pub fn step(&mut self, message: Message) -> Result<(), StepError> {
         validate(&message, self.core.id)?;
         let result = self.step_validated(message);
-        self.check_invariants();
+        self.check_invariants_if_debug();
         result
     }
 

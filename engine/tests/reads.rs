@@ -206,9 +206,9 @@ fn the_read_oracle_flags_a_read_that_misses_a_committed_write() {
     let leader = cluster.node(1).unwrap();
     let durable_logs = cluster.ids().into_iter().map(|id| (id, cluster.disk(id))).collect();
     oracles.observe_node(leader, &durable_logs).unwrap();
-    oracles.observe_read_requested(1);
+    oracles.observe_read_requested(leader, 1, false);
     let stale = ReadState { id: 1, index: leader.commit_index() - 1 };
-    let violation = oracles.observe_read_released(1, stale, leader.commit_index()).unwrap_err();
+    let violation = oracles.observe_read_released(leader, stale).unwrap_err();
     assert!(violation.contains("read safety"), "{violation}");
 }
 
@@ -228,4 +228,52 @@ fn a_leader_handing_over_serves_no_lease_reads() {
     // Settled by a round instead (the oracles check that the read index is safe).
     cluster.stabilize();
     assert_eq!(cluster.leader(), Some(2), "the target took over");
+}
+
+/// The lease's exact boundary, in the engine and in the oracle. A round sent at `T` and echoed
+/// by a quorum gives a lease until `T + election_timeout_ms_min - lease_clock_drift_ms` (here
+/// `T + 900`) by the leader's clock: a lease read one millisecond before is served at once,
+/// one at the boundary takes a round, and the oracle flags a lease read released at the
+/// boundary while allowing one just before.
+#[test]
+fn the_lease_ends_exactly_at_the_drift_margin_before_the_election_timeout() {
+    let mut cluster = three_nodes(true);
+    cluster.advance(100); // a heartbeat round, echoed by both followers
+    cluster.stabilize();
+    let sent_ms = cluster.now_ms();
+    cluster.partition(&[vec![1], vec![2, 3]]);
+    let mut oracles = Oracles::default();
+    let (leader, disk) = (cluster.node(1).unwrap(), cluster.disk(1));
+    let term = leader.term();
+    oracles
+        .observe_sent(
+            leader,
+            &Message { from: 1, to: 2, term, body: MessageBody::HeartbeatRequest { commit_index: 0, round: 77 } },
+            disk,
+        )
+        .unwrap();
+    oracles.observe_received(
+        leader,
+        &Message { from: 2, to: 1, term, body: MessageBody::HeartbeatResponse { round: 77 } },
+    );
+
+    cluster.advance(899);
+    assert_eq!(cluster.node(1).unwrap().lease_remaining_ms(), Some(1), "the round at {sent_ms} ms leases until +900");
+    cluster.read(1, 1, true).unwrap();
+    cluster.process_ready(1, true);
+    assert_eq!(released(&cluster).len(), 1, "a lease read one millisecond before the end is served at once");
+    let leader = cluster.node(1).unwrap();
+    oracles.observe_read_requested(leader, 1, true);
+    oracles.observe_read_released(leader, ReadState { id: 1, index: leader.commit_index() }).unwrap();
+
+    cluster.advance(1);
+    assert_eq!(cluster.node(1).unwrap().lease_remaining_ms(), None);
+    cluster.read(1, 2, true).unwrap();
+    cluster.process_ready(1, true);
+    assert_eq!(released(&cluster).len(), 1, "a lease read at the end of the lease waits for a round");
+    let leader = cluster.node(1).unwrap();
+    oracles.observe_read_requested(leader, 2, true);
+    let violation =
+        oracles.observe_read_released(leader, ReadState { id: 2, index: leader.commit_index() }).unwrap_err();
+    assert!(violation.contains("not under a lease"), "{violation}");
 }

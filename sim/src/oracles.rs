@@ -15,8 +15,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use engine::testkit::{check_log_matching, fnv1a, MemoryLog, Oracles, Violation, FNV_OFFSET};
-use engine::{Entry, HardState, Index, Message, NodeId, PersistedState, Raft, Snapshot};
+use engine::testkit::{
+    check_log_matching, check_membership_after_install, fnv1a, MemoryLog, Oracles, Violation, FNV_OFFSET,
+};
+use engine::{Entry, HardState, Index, Message, NodeId, PersistedState, Raft, ReadId, ReadState, Snapshot};
 use kvstore::node::NodeObserver;
 
 /// Log matching compares whole logs, so it runs every this many turns (and at the end).
@@ -195,15 +197,32 @@ impl NodeObserver for ClusterObserver {
         state.feed(&hard_state_words(&now));
     }
 
-    fn sent_after_persist(&self, raft: &Raft, message: &Message) {
+    fn sending(&self, raft: &Raft, message: &Message) {
         let mut state = self.lock();
         let state = &mut *state;
         let id = raft.id();
         let check = match state.durable.get(&id) {
-            Some(log) => state.oracles.observe_sent_after_persist(message, log),
-            None => Err(format!("node {id} sent a message after persisting, before it ever started")),
+            Some(log) => state.oracles.observe_sent(raft, message, log),
+            None => Err(format!("node {id} sent a message before it ever started")),
         };
         state.record(check);
+    }
+
+    fn receiving(&self, raft: &Raft, message: &Message) {
+        self.lock().oracles.observe_received(raft, message);
+    }
+
+    fn read_requested(&self, raft: &Raft, read_id: ReadId, lease: bool) {
+        self.lock().oracles.observe_read_requested(raft, read_id, lease);
+    }
+
+    fn reads_released(&self, raft: &Raft, reads: &[ReadState]) {
+        let mut state = self.lock();
+        for &read in reads {
+            let check = state.oracles.observe_read_released(raft, read);
+            state.record(check);
+        }
+        state.feed(&[7, raft.id(), reads.len() as u64]);
     }
 
     fn applied(&self, raft: &Raft, entries: &[Entry]) {
@@ -227,6 +246,8 @@ impl NodeObserver for ClusterObserver {
         let id = raft.id();
         state.durable.entry(id).or_default().install_snapshot(snapshot.clone());
         state.oracles.observe_state_machine_at(id, snapshot.meta.index);
+        let check = check_membership_after_install(raft, &snapshot.meta.membership);
+        state.record(check);
         state.snapshots_installed += 1;
         state.feed(&[6, id, snapshot.meta.index]);
     }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use crate::testkit::oracles::{check_log_matching, Oracles, Violation};
+use crate::testkit::oracles::{check_log_matching, check_membership_after_install, Oracles, Violation};
 use crate::testkit::{fnv1a, MemoryLog, FNV_OFFSET};
 use crate::{
     CampaignError, ConfChange, ConfChangeError, Config, Entry, HardState, Index, Membership, Message, NodeId,
@@ -233,10 +233,10 @@ impl Cluster {
     /// Asks node `id` for a read index (or, with `lease`, a lease read) named `read_id`. The
     /// oracles remember how far the cluster had committed: the read must not see less.
     pub fn read(&mut self, id: NodeId, read_id: ReadId, lease: bool) -> Result<(), ReadError> {
-        let raft = self.raft_mut(id);
+        let raft = self.nodes.get_mut(&id).and_then(|node| node.raft.as_mut()).expect("live node");
         let result = if lease { raft.lease_read(read_id) } else { raft.read_index(read_id) };
         if result.is_ok() {
-            self.oracles.observe_read_requested(read_id);
+            self.oracles.observe_read_requested(raft, read_id, lease);
         }
         self.check_oracles();
         result
@@ -286,13 +286,16 @@ impl Cluster {
             snapshot_to_install,
             snapshot_due,
         } = ready;
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let raft = node.raft.as_ref().expect("live node");
         for read in reads {
-            let commit_index = self.nodes[&id].raft.as_ref().map_or(0, Raft::commit_index);
-            upheld(self.oracles.observe_read_released(id, read, commit_index));
+            upheld(self.oracles.observe_read_released(raft, read));
             self.reads_released.push((id, read));
         }
+        for message in &messages_now {
+            upheld(self.oracles.observe_sent(raft, message, &node.disk));
+        }
         self.in_flight.extend(messages_now);
-        let node = self.nodes.get_mut(&id).expect("known node");
         node.pending_writes.push(PendingWrite { hard_state, entries: entries_to_persist, messages_after_persist });
         self.apply(id, entries_to_apply);
         if let Some(snapshot) = snapshot_to_install {
@@ -329,12 +332,15 @@ impl Cluster {
     fn install_snapshot(&mut self, id: NodeId, snapshot: Snapshot) {
         self.persist_pending(id);
         let index = snapshot.meta.index;
+        let membership = snapshot.meta.membership.clone();
         let entries = decode_state_machine(&snapshot);
         upheld(self.oracles.observe_snapshot_restored(id, &entries));
         let node = self.nodes.get_mut(&id).expect("known node");
         node.disk.install_snapshot(snapshot);
         node.applied = entries;
-        node.raft.as_mut().expect("live node").on_snapshot_installed(index).expect("installing what was handed out");
+        let raft = node.raft.as_mut().expect("live node");
+        raft.on_snapshot_installed(index).expect("installing what was handed out");
+        upheld(check_membership_after_install(raft, &membership));
         self.snapshots_installed += 1;
     }
 
@@ -353,11 +359,12 @@ impl Cluster {
         for write in std::mem::take(&mut node.pending_writes) {
             node.disk.write(write.hard_state, &write.entries);
             upheld(self.oracles.observe_durable(id, node.disk.hard_state));
+            let raft = node.raft.as_mut().expect("live node");
             if let Some(last) = write.entries.last() {
-                node.raft.as_mut().expect("live node").on_persisted(last.index, last.term);
+                raft.on_persisted(last.index, last.term);
             }
             for message in &write.messages_after_persist {
-                upheld(self.oracles.observe_sent_after_persist(message, &node.disk));
+                upheld(self.oracles.observe_sent(raft, message, &node.disk));
             }
             self.in_flight.extend(write.messages_after_persist);
         }
@@ -414,6 +421,7 @@ impl Cluster {
         self.trace_hash = fnv1a(self.trace_hash, format!("deliver {message:?}").as_bytes());
         self.delivered_count += 1;
         let text = message.to_string();
+        self.oracles.observe_received(raft, &message);
         if let Err(error) = raft.step(message) {
             panic!("a correct peer's message was refused: {text}: {error}");
         }

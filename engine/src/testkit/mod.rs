@@ -6,11 +6,12 @@
 
 mod cluster;
 mod disk;
+mod leadership;
 mod oracles;
 
 pub use cluster::{Cluster, NodeStatus};
 pub use disk::MemoryLog;
-pub use oracles::{check_log_matching, Oracles, Violation};
+pub use oracles::{check_log_matching, check_membership_after_install, Oracles, Violation};
 
 /// FNV-1a: a tiny, stable hash for trace fingerprints (std's hashers may change between releases).
 pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use crate::message::{AppendOutcome, Message, MessageBody};
+use crate::testkit::leadership::{LeaderWatch, ReadAsked};
 use crate::testkit::MemoryLog;
-use crate::{Entry, Index, NodeId, Raft, ReadId, ReadState, Role, Term};
+use crate::{Entry, Index, Membership, NodeId, Raft, ReadId, ReadState, Role, Term};
 
 /// A broken safety property, described with what was seen.
 pub type Violation = String;
@@ -37,9 +38,14 @@ pub struct Oracles {
     /// The leader whose completeness was last checked, and its term: a leader's log only
     /// grows within its term, so one check per term is enough.
     completeness_checked: BTreeMap<NodeId, Term>,
-    /// Reads asked for and not yet released, with the highest index committed anywhere when
-    /// they were asked for.
-    reads_requested: BTreeMap<ReadId, Index>,
+    /// Reads asked for and not yet released, by node and read id, with the highest index
+    /// committed anywhere when they were asked for and how the leader was asked.
+    reads_requested: BTreeMap<(NodeId, ReadId), (Index, ReadAsked)>,
+    /// Each leader's term as seen on the wire: rounds sent and echoed, members heard from.
+    leaders: BTreeMap<NodeId, LeaderWatch>,
+    /// Vote requests received, by (voter, candidate, term): whether the candidate's log was at
+    /// least as up to date as the voter's when the request arrived.
+    vote_requests: BTreeMap<(NodeId, NodeId, Term), bool>,
 }
 
 impl Oracles {
@@ -62,11 +68,16 @@ impl Oracles {
             raft.commit_index()
         );
         if raft.commit_index() > seen {
+            let committed_before = self.committed.keys().next_back().copied().unwrap_or(0);
             self.commit_seen.insert(id, raft.commit_index());
             self.record_commits(raft, seen + 1)?;
             if raft.role() == Role::Leader {
+                check_own_term_commit(raft, committed_before)?;
                 check_commit_on_quorum(raft, durable_logs)?;
             }
+        }
+        if let Some(watch) = LeaderWatch::refresh(&mut self.leaders, raft) {
+            watch.check_quorum_contact(raft)?;
         }
         Ok(())
     }
@@ -100,17 +111,25 @@ impl Oracles {
         Ok(())
     }
 
-    /// A read was asked for: remember how far the cluster had committed.
-    pub fn observe_read_requested(&mut self, read_id: ReadId) {
+    /// Leader `raft` accepted read `read_id` (with `lease`, as a lease read): remember how far
+    /// the cluster had committed and which heartbeat rounds the leader had sent.
+    pub fn observe_read_requested(&mut self, raft: &Raft, read_id: ReadId, lease: bool) {
         let committed = self.committed.keys().next_back().copied().unwrap_or(0);
-        self.reads_requested.insert(read_id, committed);
+        let asked = match LeaderWatch::refresh(&mut self.leaders, raft) {
+            Some(watch) => watch.read_asked(raft, lease),
+            None => ReadAsked::of_a_non_leader(raft.term()),
+        };
+        self.reads_requested.insert((raft.id(), read_id), (committed, asked));
     }
 
     /// Read safety: a released read's index covers every entry committed anywhere before the
     /// read was asked for (so it sees every write acknowledged by then), and names an entry
-    /// the releasing node has committed (so it sees nothing uncommitted).
-    pub fn observe_read_released(&mut self, id: NodeId, read: ReadState, commit_index: Index) -> Result<(), Violation> {
-        let Some(committed_when_asked) = self.reads_requested.remove(&read.id) else {
+    /// the releasing node has committed (so it sees nothing uncommitted); and the leader
+    /// proved it still led after the read arrived, by a quorum's echo of a later heartbeat
+    /// round, or (a lease read) by a lease that a quorum's echoes still cover.
+    pub fn observe_read_released(&mut self, raft: &Raft, read: ReadState) -> Result<(), Violation> {
+        let (id, commit_index) = (raft.id(), raft.commit_index());
+        let Some((committed_when_asked, asked)) = self.reads_requested.remove(&(id, read.id)) else {
             return Err(format!("node {id} released read {} that nobody asked for (or twice)", read.id));
         };
         ensure!(
@@ -125,7 +144,11 @@ impl Oracles {
             read.id,
             read.index
         );
-        Ok(())
+        LeaderWatch::refresh(&mut self.leaders, raft);
+        match self.leaders.get(&id) {
+            Some(watch) => watch.check_read_release(raft, read.id, asked),
+            None => Err(format!("read safety: node {id} released read {} without ever leading", read.id)),
+        }
     }
 
     /// No two nodes apply different entries at one index; each node applies in order.
@@ -159,10 +182,13 @@ impl Oracles {
         self.applied_this_life.insert(id, index);
     }
 
-    /// A node restarted: its in-memory state machine starts over, its commit is the durable one.
+    /// A node restarted: its in-memory state machine starts over, its commit is the durable one,
+    /// and it leads nothing and waits for no read.
     pub fn observe_restart(&mut self, id: NodeId, commit_index: Index) {
         self.applied_this_life.insert(id, 0);
         self.commit_seen.insert(id, commit_index);
+        self.leaders.remove(&id);
+        self.reads_requested.retain(|&(node, _), _| node != id);
     }
 
     /// The durable hard state moves forward only: term, then vote within a term, then commit.
@@ -177,36 +203,106 @@ impl Oracles {
         Ok(())
     }
 
-    /// A message leaving after persistence must promise only what is durable: a granted vote
-    /// is on disk (and is the only one in its term), an accepted append's entries are on disk.
-    pub fn observe_sent_after_persist(&mut self, message: &Message, sender_log: &MemoryLog) -> Result<(), Violation> {
+    /// A message arrived at `receiver` and is about to be stepped: remember what later checks
+    /// of its answer need.
+    pub fn observe_received(&mut self, receiver: &Raft, message: &Message) {
+        if let MessageBody::VoteRequest { last_log_index, last_log_term, .. } = message.body {
+            let log = receiver.log();
+            let up_to_date = (last_log_term, last_log_index) >= (log.last_term(), log.last_index());
+            self.vote_requests.insert((receiver.id(), message.from, message.term), up_to_date);
+        }
+        if let Some(watch) = LeaderWatch::refresh(&mut self.leaders, receiver) {
+            watch.on_received(receiver.now_ms(), message);
+        }
+    }
+
+    /// A message leaves `sender`, whichever `Ready` field carried it: whatever it promises must
+    /// already be on the sender's disk (`sender_disk`). A granted vote is durable, the only one
+    /// in its term, and for a candidate at least as up to date as the voter; an accepted append
+    /// names entries that are durable, accepted in a term that is durable too (a restart into an older term could let a stale leader
+    /// overwrite them); a vote request follows the candidate's own durable vote.
+    pub fn observe_sent(&mut self, sender: &Raft, message: &Message, sender_disk: &MemoryLog) -> Result<(), Violation> {
+        if let Some(watch) = LeaderWatch::refresh(&mut self.leaders, sender) {
+            watch.on_sent(sender.now_ms(), message);
+        }
+        let durable = sender_disk.hard_state;
+        let (from, term) = (message.from, message.term);
         match &message.body {
             MessageBody::VoteResponse { granted: true } => {
-                let key = (message.from, message.term);
-                let first = *self.votes.entry(key).or_insert(message.to);
-                ensure!(first == message.to, "node {} voted twice in term {}", message.from, message.term);
+                let first = *self.votes.entry((from, term)).or_insert(message.to);
+                ensure!(first == message.to, "node {from} voted twice in term {term}");
                 // Durable means: this vote is on disk, or a later term is (which rules out any
                 // other vote in this term just as well).
-                let durable = sender_log.hard_state;
-                let vote_on_disk = (durable.term, durable.voted_for) == (message.term, Some(message.to));
+                let vote_on_disk = (durable.term, durable.voted_for) == (term, Some(message.to));
                 ensure!(
-                    vote_on_disk || durable.term > message.term,
-                    "node {} granted a vote in term {} that is not durable (disk: {durable:?})",
-                    message.from,
-                    message.term
+                    vote_on_disk || durable.term > term,
+                    "node {from} granted a vote in term {term} that is not durable (disk: {durable:?})"
+                );
+                let up_to_date = self.vote_requests.get(&(from, message.to, term));
+                ensure!(
+                    up_to_date != Some(&false),
+                    "election restriction: node {from} granted its vote in term {term} to node {}, whose log is behind its own",
+                    message.to
+                );
+            }
+            MessageBody::VoteRequest { .. } => {
+                let own_vote_on_disk = (durable.term, durable.voted_for) == (term, Some(from));
+                ensure!(
+                    own_vote_on_disk || durable.term > term,
+                    "node {from} asked for votes in term {term} before its own vote was durable (disk: {durable:?})"
                 );
             }
             MessageBody::AppendResponse(AppendOutcome::Accepted { match_index }) => {
                 ensure!(
-                    sender_log.last_index() >= *match_index,
-                    "node {} acknowledged entries up to {match_index} that are not durable",
-                    message.from
+                    sender_disk.last_index() >= *match_index,
+                    "node {from} acknowledged entries up to {match_index} that are not durable"
+                );
+                ensure!(
+                    durable.term >= term,
+                    "node {from} accepted entries in term {term} before that term was durable (disk: {durable:?})"
                 );
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Figure 8 (Raft §5.4.2): a leader commits by counting replicas only entries of its own term;
+/// earlier entries commit with them. So a leader's commit index never newly lands on an entry
+/// of an earlier term (one no node had seen committed before).
+fn check_own_term_commit(raft: &Raft, committed_before: Index) -> Result<(), Violation> {
+    let index = raft.commit_index();
+    let term = raft.log().term(index);
+    ensure!(
+        term == Some(raft.term()) || index <= committed_before,
+        "figure 8: leader {} of term {} committed index {index} of term {term:?} by counting replicas",
+        raft.id(),
+        raft.term()
+    );
+    Ok(())
+}
+
+/// After installing a snapshot, the membership in force is the snapshot's, unless the log
+/// holds a later configuration entry (then that one's).
+pub fn check_membership_after_install(raft: &Raft, snapshot_membership: &Membership) -> Result<(), Violation> {
+    let later_configuration =
+        raft.log().entries().iter().rev().filter(|entry| entry.index > raft.log().snapshot_index()).find_map(|entry| {
+            match &entry.kind {
+                crate::EntryKind::Configuration(membership) => Some(membership),
+                _ => None,
+            }
+        });
+    let expected = later_configuration.unwrap_or(snapshot_membership);
+    ensure!(
+        raft.membership() == expected,
+        "membership: node {} installed a snapshot at {} and has membership {:?}, but the configuration in force is {:?}",
+        raft.id(),
+        raft.log().snapshot_index(),
+        raft.membership(),
+        expected
+    );
+    Ok(())
 }
 
 /// A leader's commit index names an entry a quorum holds on disk.

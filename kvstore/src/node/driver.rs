@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engine::{
-    Entry, EntryKind, HardState, Index, NodeId, ProposeError, Raft, ReadState, Ready, Role, Snapshot, SnapshotMeta,
+    Entry, EntryKind, HardState, Index, NodeId, ProposeError, Raft, ReadId, ReadState, Ready, Role, Snapshot,
+    SnapshotMeta,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -289,6 +290,9 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
         let deadline_ms = self.clock.now_ms() + self.config.request_timeout_ms;
         match message {
             PeerMessage::Raft(message) => {
+                if let Some(observer) = &self.observer {
+                    observer.receiving(&self.raft, &message);
+                }
                 if let Err(error) = self.raft.step(message) {
                     tracing::warn!(peer = from, %error, "dropped a peer message");
                 }
@@ -328,7 +332,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
     /// A follower wants a read index for its `follower`-mode reads.
     fn on_read_index_request(&mut self, from: NodeId, request_id: u64) {
         let read_id = self.pending.allocate_forward_id();
-        match self.raft.read_index(read_id) {
+        match self.ask_engine_for_read(read_id, false) {
             Ok(()) => {
                 let waiter = ReadIndexWaiter::Follower { node: from, request_id };
                 self.pending.read_indexes.insert(read_id, (self.raft.term(), waiter));
@@ -423,8 +427,7 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 continue;
             }
             let read_id = self.pending.allocate_forward_id();
-            let asked = if use_lease { self.raft.lease_read(read_id) } else { self.raft.read_index(read_id) };
-            match asked {
+            match self.ask_engine_for_read(read_id, use_lease) {
                 Ok(()) => {
                     self.metrics.record_read_index_request();
                     let waiter = ReadIndexWaiter::Reads(reads);
@@ -433,6 +436,15 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 Err(_) => self.pending.waiting_reads.extend(reads),
             }
         }
+    }
+
+    /// Asks the engine for a read index, under the lease or through a heartbeat round.
+    fn ask_engine_for_read(&mut self, read_id: ReadId, use_lease: bool) -> Result<(), engine::ReadError> {
+        let asked = if use_lease { self.raft.lease_read(read_id) } else { self.raft.read_index(read_id) };
+        if let (Ok(()), Some(observer)) = (&asked, &self.observer) {
+            observer.read_requested(&self.raft, read_id, use_lease);
+        }
+        asked
     }
 
     /// Read indexes the engine handed out: local reads wait for the state machine to apply
@@ -514,11 +526,11 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
                 }
             }
             let after_persist = std::mem::take(&mut ready.messages_after_persist);
-            if let Some(observer) = &self.observer {
-                after_persist.iter().for_each(|message| observer.sent_after_persist(&self.raft, message));
-            }
             self.send_raft(after_persist);
             let reads = std::mem::take(&mut ready.reads);
+            if let Some(observer) = &self.observer {
+                observer.reads_released(&self.raft, &reads);
+            }
             let snapshot_to_install = ready.snapshot_to_install.take();
             let snapshot_due = ready.snapshot_due;
             self.apply(ready);
@@ -610,8 +622,13 @@ impl<S: LogStore, P: PeerSender> Driver<S, P> {
         Ok(())
     }
 
+    /// Every Raft message leaves through here, whichever `Ready` field carried it, so the
+    /// observer checks each against what this node has made durable by now.
     fn send_raft(&self, messages: Vec<engine::Message>) {
         for message in messages {
+            if let Some(observer) = &self.observer {
+                observer.sending(&self.raft, &message);
+            }
             self.peers.send(message.to, PeerMessage::Raft(message));
         }
     }

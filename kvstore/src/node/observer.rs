@@ -6,7 +6,7 @@
 //! reached through a static, so every simulated node reports to the observer of its own world
 //! and a production node, which has none, pays one `Option` check per event.
 
-use engine::{Entry, HardState, Index, Message, PersistedState, Raft, Snapshot};
+use engine::{Entry, HardState, Index, Message, PersistedState, Raft, ReadId, ReadState, Snapshot};
 
 /// Receives a node's events, in the order they happen. Every method is called from the node
 /// loop with the loop's state as it is at that point; implementations must be quick and must
@@ -18,8 +18,18 @@ pub trait NodeObserver: std::fmt::Debug + Send + Sync + 'static {
     /// A Ready's hard state and entries are durable (the fsync returned).
     fn persisted(&self, raft: &Raft, hard_state: Option<HardState>, entries: &[Entry]);
 
-    /// A message that waited for the persist above is leaving: what it promises is durable.
-    fn sent_after_persist(&self, raft: &Raft, message: &Message);
+    /// A Raft message is leaving, whichever `Ready` field carried it (every message goes
+    /// through this call, at the moment it leaves): whatever it promises must be durable by now.
+    fn sending(&self, raft: &Raft, message: &Message);
+
+    /// A Raft message from a peer is about to be stepped.
+    fn receiving(&self, raft: &Raft, message: &Message);
+
+    /// The engine accepted a read (`lease`: as a lease read) named `read_id`.
+    fn read_requested(&self, raft: &Raft, read_id: ReadId, lease: bool);
+
+    /// The engine handed out these reads as safe to answer.
+    fn reads_released(&self, raft: &Raft, reads: &[ReadState]);
 
     /// Committed entries are applied to the state machine, in this order.
     fn applied(&self, raft: &Raft, entries: &[Entry]);
