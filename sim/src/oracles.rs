@@ -4,9 +4,9 @@
 //!
 //! The properties themselves are the engine's ([`engine::testkit::Oracles`]: one leader per
 //! term, commit and state machine safety, leader completeness, commit on a durable quorum,
-//! durable hard state that only moves forward, promises made only after persistence, log
-//! matching), so the in-memory cluster tests and the simulator check the same thing. This
-//! module adds what only a world with real disks can check: a restarted node recovers exactly
+//! durable hard state that only moves forward, every message's promise checked against the
+//! disk as it leaves, reads confirmed or leased, CheckQuorum contact, log matching), so the
+//! in-memory cluster tests and the simulator check the same thing. This module adds what only a world with real disks can check: a restarted node recovers exactly
 //! what it had made durable, no more and no less.
 //!
 //! The observer also folds every event into a hash, so the trace hash of a run covers what

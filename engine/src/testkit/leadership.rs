@@ -14,15 +14,6 @@ use std::collections::BTreeMap;
 use crate::message::{Message, MessageBody};
 use crate::{Membership, NodeId, Raft, Role, Term};
 
-/// Returns the violation `$($message)+` unless `$condition` holds.
-macro_rules! ensure {
-    ($condition:expr, $($message:tt)+) => {
-        if !$condition {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
 /// One node's leadership of one term, as seen on the wire.
 #[derive(Debug, Default)]
 pub(crate) struct LeaderWatch {

@@ -4,6 +4,16 @@
 //! Scenario scripts, property tests, benchmarks and fuzz targets all drive the engine through
 //! [`Cluster`], so each oracle is written once. Enabled by the `testkit` feature.
 
+// Shared by the oracle modules below, which see it by textual scope.
+/// Returns the violation `$($message)+` unless `$condition` holds.
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
 mod cluster;
 mod disk;
 mod leadership;

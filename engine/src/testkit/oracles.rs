@@ -13,15 +13,6 @@ use crate::{Entry, Index, Membership, NodeId, Raft, ReadId, ReadState, Role, Ter
 /// A broken safety property, described with what was seen.
 pub type Violation = String;
 
-/// Returns the violation `$($message)+` unless `$condition` holds.
-macro_rules! ensure {
-    ($condition:expr, $($message:tt)+) => {
-        if !$condition {
-            return Err(format!($($message)+));
-        }
-    };
-}
-
 /// What the cluster has ever shown, to compare each new observation against.
 #[derive(Debug, Default)]
 pub struct Oracles {
